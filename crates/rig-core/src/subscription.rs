@@ -85,7 +85,13 @@ pub fn parse_param(input: &str) -> Result<Vec<Subscription>, SubscriptionError> 
         position: json_error_position(input, &e),
         input: input.to_string(),
     })?;
-    match &value {
+    parse_value(&value, input)
+}
+
+/// Parses an already decoded list (or `{"subscriptions": [...]}`); `input` is
+/// the original text, quoted in the error.
+pub fn parse_value(value: &Value, input: &str) -> Result<Vec<Subscription>, SubscriptionError> {
+    match value {
         Value::Array(items) => parse_list(items),
         Value::Object(m) => match m.get("subscriptions") {
             Some(Value::Array(items)) => parse_list(items),

@@ -1,1 +1,22 @@
+//! The Reactive Interaction Gateway.
+//!
+//! - [`config`]: every environment variable, parsed once, documented once.
+//! - [`hub`]: live connections, subscriptions, sessions, fan-out.
+//! - [`transport`]: SSE, WebSocket and long-polling protocol code.
+//! - [`http`]: the public (inbound) and internal (API) HTTP surfaces.
+//! - [`auth`]: JWT verification and subscription/submission checks.
+//! - [`token`]: signed, routable connection tokens.
+//! - [`limit`]: the per-minute connection limit.
+//! - [`app`]: wires it together, binds, serves, shuts down.
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod limit;
+pub mod token;
+pub mod transport;
+
+pub use app::{App, RunningApp};
+pub use config::Config;

@@ -1,0 +1,136 @@
+//! JWT verification with `JWT_SECRET_KEY` / `JWT_ALG`, RIG's rules: the header
+//! algorithm must be the configured one, `exp` is required.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// Verification settings, parsed once at start.
+#[derive(Clone)]
+pub struct JwtConfig {
+    alg: Algorithm,
+    key: Option<DecodingKey>,
+    /// JSON Pointer to the session id (`JWT_SESSION_FIELD`).
+    pub session_field: String,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("JwtConfig").field("alg", &self.alg).field("session_field", &self.session_field).finish()
+    }
+}
+
+/// Why a token was refused; `Display` gives RIG's reason texts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JwtError {
+    #[error("not a token: empty")]
+    Empty,
+    #[error("Invalid signature")]
+    InvalidSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("Could not verify token")]
+    Malformed,
+    #[error("no JWT_SECRET_KEY configured")]
+    NoKey,
+}
+
+impl JwtConfig {
+    /// Builds the verifier; a PEM key that does not parse is a config error.
+    pub fn new(alg: &str, secret: &str, session_field: &str) -> Result<Self, String> {
+        let alg: Algorithm = alg.parse().map_err(|_| format!("unsupported JWT algorithm {alg:?}"))?;
+        if !rig_core::pointer::is_valid(session_field) {
+            return Err(format!("JWT_SESSION_FIELD {session_field:?} is not a JSON Pointer"));
+        }
+        let key = if secret.is_empty() {
+            None
+        } else {
+            Some(match alg {
+                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => DecodingKey::from_secret(secret.as_bytes()),
+                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => {
+                    DecodingKey::from_rsa_pem(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?
+                }
+                Algorithm::ES256 | Algorithm::ES384 => {
+                    DecodingKey::from_ec_pem(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?
+                }
+                Algorithm::EdDSA => DecodingKey::from_ed_pem(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?,
+            })
+        };
+        Ok(JwtConfig { alg, key, session_field: session_field.to_string() })
+    }
+
+    /// Verifies signature, algorithm and `exp`; returns the claims.
+    pub fn verify(&self, token: &str) -> Result<Value, JwtError> {
+        if token.is_empty() {
+            return Err(JwtError::Empty);
+        }
+        let key = self.key.as_ref().ok_or(JwtError::NoKey)?;
+        let mut validation = Validation::new(self.alg);
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp"]);
+        jsonwebtoken::decode::<Value>(token, key, &validation).map(|d| d.claims).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => JwtError::InvalidSignature,
+                ErrorKind::ExpiredSignature => JwtError::Expired,
+                ErrorKind::MissingRequiredClaim(_) => JwtError::Expired,
+                _ => JwtError::Malformed,
+            }
+        })
+    }
+
+    /// The session id in `claims` (`JWT_SESSION_FIELD`), if it is a non-empty string.
+    pub fn session_of<'a>(&self, claims: &'a Value) -> Option<&'a str> {
+        rig_core::pointer::resolve(claims, &self.session_field).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+/// The bearer tokens in `Authorization` header values: each header is split on
+/// `,`, and only `Bearer <jwt>` credentials count (RIG 2.0+).
+pub fn bearer_tokens<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    headers
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .filter_map(|c| c.trim().strip_prefix("Bearer ").map(str::trim))
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    fn sign(claims: Value, secret: &str, alg: Algorithm) -> String {
+        encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn verifies_hs256_and_reports_rig_reasons() {
+        let c = JwtConfig::new("HS256", "secret", "/jti").unwrap();
+        let ok = sign(json!({"exp": now() + 60, "jti": "s1"}), "secret", Algorithm::HS256);
+        let claims = c.verify(&ok).unwrap();
+        assert_eq!(c.session_of(&claims), Some("s1"));
+        let wrong = sign(json!({"exp": now() + 60}), "other", Algorithm::HS256);
+        assert_eq!(c.verify(&wrong), Err(JwtError::InvalidSignature));
+        let expired = sign(json!({"exp": now() - 1}), "secret", Algorithm::HS256);
+        assert_eq!(c.verify(&expired), Err(JwtError::Expired));
+        let no_exp = sign(json!({"a": 1}), "secret", Algorithm::HS256);
+        assert!(c.verify(&no_exp).is_err());
+        let other_alg = sign(json!({"exp": now() + 60}), "secret", Algorithm::HS512);
+        assert!(c.verify(&other_alg).is_err());
+        assert_eq!(c.verify("foobar"), Err(JwtError::Malformed));
+        assert_eq!(c.verify(""), Err(JwtError::Empty));
+    }
+
+    #[test]
+    fn bearer_tokens_split_on_commas_and_need_the_scheme() {
+        assert_eq!(bearer_tokens(["Bearer a, Bearer b", "Basic x", "c"]), vec!["a", "b"]);
+    }
+}

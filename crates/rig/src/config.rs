@@ -1,0 +1,269 @@
+//! Every environment variable the gateway reads: names, defaults and docs in one
+//! table ([`VARS`]) that also renders `rig --help` and `docs/configuration.md`,
+//! so the reference cannot drift from the parser.
+
+use std::{collections::HashMap, net::IpAddr, path::Path, time::Duration};
+
+use rig_core::ExtractorConfig;
+
+use crate::auth::{check::CheckMode, jwt::JwtConfig};
+
+/// One documented variable.
+pub struct Var {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+    /// `true` for variables RIG 3.0 has (same name, same meaning).
+    pub from_rig: bool,
+}
+
+const fn rig(name: &'static str, default: &'static str, doc: &'static str) -> Var {
+    Var { name, default, doc, from_rig: true }
+}
+
+const fn ours(name: &'static str, default: &'static str, doc: &'static str) -> Var {
+    Var { name, default, doc, from_rig: false }
+}
+
+/// All variables, in the order `--help` lists them.
+pub const VARS: &[Var] = &[
+    rig("INBOUND_PORT", "4000", "Public HTTP port: frontend connections, event publishing, proxy."),
+    rig("API_HTTP_PORT", "4010", "Internal HTTP port: management API, health. Keep it private."),
+    rig("CORS", "*", "Value of access-control-allow-origin on the public port."),
+    rig("EXTRACTORS", "", "Extractor config: a JSON file path or inline JSON (event type -> field -> pointers)."),
+    rig("MAX_CONNECTIONS_PER_MINUTE", "5000", "New SSE/WS/long-polling connections accepted per node per wall-clock minute."),
+    rig("SUBSCRIPTION_CHECK", "NO_CHECK", "NO_CHECK or JWT_VALIDATION: authorization of subscription requests."),
+    rig("SUBMISSION_CHECK", "NO_CHECK", "NO_CHECK or JWT_VALIDATION: authorization of POST /_rig/v1/events."),
+    rig("JWT_SECRET_KEY", "", "HS* shared secret, or PEM public key for RS*/ES*/PS*."),
+    rig("JWT_ALG", "HS256", "JWT algorithm: HS256/384/512, RS256/384/512, ES256/384, PS256/384/512."),
+    rig("JWT_SESSION_FIELD", "/jti", "JSON Pointer to the session id in JWT claims."),
+    rig("NODE_COOKIE", "", "Cluster secret; also the key that signs connection tokens (random per start if empty)."),
+    rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
+    rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
+    ours("RIG_BIND_ADDRESS", "0.0.0.0", "Address both ports bind to."),
+    ours("RIG_MAX_BODY_BYTES", "1048576", "Largest request body accepted on either port; larger gets 413."),
+    ours("RIG_OUTBOX_CAPACITY", "256", "Frames queued per SSE/WS connection before new ones are dropped (slow client)."),
+    ours("RIG_HEARTBEAT_INTERVAL_MS", "15000", "Idle heartbeat period: SSE comment, WebSocket ping."),
+    ours("RIG_LONGPOLL_BUFFER", "200", "Events kept per long-polling session."),
+    ours("RIG_LONGPOLL_WAIT_MS", "5000", "How long a poll waits for an event before answering with none."),
+    ours("RIG_LONGPOLL_SESSION_TIMEOUT_MS", "3600000", "Idle time after which a long-polling session is dropped."),
+];
+
+/// Where configuration values come from: the process environment or, in tests, a map.
+pub trait Strings {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Env;
+
+impl Strings for Env {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Strings for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+/// The parsed configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_address: IpAddr,
+    pub inbound_port: u16,
+    pub api_port: u16,
+    pub cors: String,
+    pub extractors: ExtractorConfig,
+    pub max_connections_per_minute: u64,
+    pub subscription_check: CheckMode,
+    pub submission_check: CheckMode,
+    pub jwt: JwtConfig,
+    pub node_cookie: Option<String>,
+    pub log_level: tracing::Level,
+    pub log_json: bool,
+    pub max_body_bytes: usize,
+    pub outbox_capacity: usize,
+    pub heartbeat_interval: Duration,
+    pub longpoll_buffer: usize,
+    pub longpoll_wait: Duration,
+    pub longpoll_session_timeout: Duration,
+}
+
+/// One bad variable: its name, its value and what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{name}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Reads variables, falling back to the documented default, and collects errors.
+/// A bad value is recorded and replaced by its default so parsing can go on and
+/// report every bad variable at once.
+struct Reader<'a, S: Strings> {
+    strings: &'a S,
+    errors: Vec<ConfigError>,
+}
+
+fn default_of(name: &str) -> &'static str {
+    VARS.iter().find(|v| v.name == name).map(|v| v.default).unwrap_or_else(|| panic!("{name} is missing from VARS"))
+}
+
+impl<S: Strings> Reader<'_, S> {
+    fn raw(&self, name: &'static str) -> String {
+        self.strings.get(name).unwrap_or_else(|| default_of(name).to_string())
+    }
+
+    fn parse<T>(&mut self, name: &'static str, f: impl Fn(&str) -> Result<T, String>) -> T {
+        let value = self.raw(name);
+        f(value.trim()).unwrap_or_else(|reason| {
+            self.errors.push(ConfigError { name, value, reason });
+            f(default_of(name)).unwrap_or_else(|e| panic!("default of {name} does not parse: {e}"))
+        })
+    }
+
+    fn num<T: std::str::FromStr>(&mut self, name: &'static str) -> T {
+        self.parse(name, |s| s.parse().map_err(|_| "expected a non-negative integer".to_string()))
+    }
+
+    fn millis(&mut self, name: &'static str) -> Duration {
+        Duration::from_millis(self.num(name))
+    }
+}
+
+impl Config {
+    /// Parses every variable; reports all bad ones at once.
+    pub fn from_strings(strings: &impl Strings) -> Result<Config, Vec<ConfigError>> {
+        let mut r = Reader { strings, errors: Vec::new() };
+        let jwt = {
+            let (key, field) = (r.raw("JWT_SECRET_KEY"), r.raw("JWT_SESSION_FIELD"));
+            r.parse("JWT_ALG", |alg| JwtConfig::new(alg, &key, &field))
+        };
+        let config = Config {
+            bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
+            inbound_port: r.num("INBOUND_PORT"),
+            api_port: r.num("API_HTTP_PORT"),
+            cors: r.raw("CORS"),
+            extractors: r.parse("EXTRACTORS", parse_extractors),
+            max_connections_per_minute: r.num("MAX_CONNECTIONS_PER_MINUTE"),
+            subscription_check: r.parse("SUBSCRIPTION_CHECK", CheckMode::parse),
+            submission_check: r.parse("SUBMISSION_CHECK", CheckMode::parse),
+            jwt,
+            node_cookie: Some(r.raw("NODE_COOKIE")).filter(|c| !c.is_empty()),
+            log_level: r.parse("LOG_LEVEL", |s| match s.to_ascii_lowercase().as_str() {
+                "debug" => Ok(tracing::Level::DEBUG),
+                "info" => Ok(tracing::Level::INFO),
+                "warn" | "warning" => Ok(tracing::Level::WARN),
+                "error" => Ok(tracing::Level::ERROR),
+                _ => Err("expected debug, info, warn or error".into()),
+            }),
+            log_json: r.parse("LOG_FMT", |s| match s.to_ascii_lowercase().as_str() {
+                "erlang" | "" => Ok(false),
+                "json" | "gcl" => Ok(true),
+                _ => Err("expected erlang or json".into()),
+            }),
+            max_body_bytes: r.num("RIG_MAX_BODY_BYTES"),
+            outbox_capacity: r.parse("RIG_OUTBOX_CAPACITY", positive),
+            heartbeat_interval: Duration::from_millis(r.parse("RIG_HEARTBEAT_INTERVAL_MS", positive)),
+            longpoll_buffer: r.parse("RIG_LONGPOLL_BUFFER", positive),
+            longpoll_wait: r.millis("RIG_LONGPOLL_WAIT_MS"),
+            longpoll_session_timeout: r.millis("RIG_LONGPOLL_SESSION_TIMEOUT_MS"),
+        };
+        if r.errors.is_empty() { Ok(config) } else { Err(r.errors) }
+    }
+
+    /// Defaults with both ports on 0 (any free port): the test starting point.
+    pub fn for_test(overrides: &[(&str, &str)]) -> Config {
+        let env: HashMap<String, String> =
+            [("INBOUND_PORT", "0"), ("API_HTTP_PORT", "0"), ("RIG_BIND_ADDRESS", "127.0.0.1"), ("LOG_LEVEL", "error")]
+                .iter()
+                .chain(overrides)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        Config::from_strings(&env).unwrap_or_else(|e| panic!("bad test config: {e:?}"))
+    }
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(v) if v > T::default() => Ok(v),
+        _ => Err("expected a positive integer".into()),
+    }
+}
+
+/// `EXTRACTORS` is a file path or inline JSON; a path is tried first, as RIG does.
+fn parse_extractors(s: &str) -> Result<ExtractorConfig, String> {
+    if s.is_empty() {
+        return Ok(ExtractorConfig::default());
+    }
+    let text = if !s.starts_with('{') && Path::new(s).is_file() {
+        std::fs::read_to_string(s).map_err(|e| format!("cannot read file: {e}"))?
+    } else {
+        s.to_string()
+    };
+    ExtractorConfig::parse(&text).map_err(|e| e.to_string())
+}
+
+/// `rig --help`: every variable with its default.
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "rig: Reactive Interaction Gateway\n\nUSAGE: rig [--help | --config-markdown]\n\n\
+         All configuration is by environment variable (RIG 3.0 names keep their meaning):\n\n",
+    );
+    for v in VARS {
+        let default = if v.default.is_empty() { "(empty)" } else { v.default };
+        out.push_str(&format!("  {:<34} default {}\n      {}\n", v.name, default, v.doc));
+    }
+    out
+}
+
+/// The operator reference in docs/configuration.md (kept equal by a test).
+pub fn markdown_reference() -> String {
+    let mut out = String::from(
+        "# Configuration\n\nGenerated by `rig --config-markdown` from the same table as `rig --help`; \
+         a test fails if this file and the binary disagree.\n\n\
+         | Variable | Default | From RIG 3.0 | Meaning |\n|---|---|---|---|\n",
+    );
+    for v in VARS {
+        let rig = if v.from_rig { "yes" } else { "new" };
+        out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", v.name, v.default, rig, v.doc));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_rig() {
+        let c = Config::from_strings(&env(&[])).unwrap();
+        assert_eq!((c.inbound_port, c.api_port, c.cors.as_str()), (4000, 4010, "*"));
+        assert_eq!(c.max_connections_per_minute, 5000);
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_by_name() {
+        let errs = Config::from_strings(&env(&[("INBOUND_PORT", "x"), ("EXTRACTORS", "{bad"), ("LOG_LEVEL", "loud")]))
+            .unwrap_err();
+        let names: Vec<_> = errs.iter().map(|e| e.name).collect();
+        assert_eq!(names, ["INBOUND_PORT", "EXTRACTORS", "LOG_LEVEL"]);
+    }
+
+    #[test]
+    fn every_default_parses() {
+        for v in VARS {
+            let c = Config::from_strings(&env(&[(v.name, v.default)]));
+            assert!(c.is_ok(), "{}: {:?}", v.name, c.err());
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Publishing over HTTP: `POST /_rig/v1/events` (public, with `SUBMISSION_CHECK`
+//! and CORS) and `POST /v2|v3/messages` (internal, neither). CloudEvents in
+//! structured mode (the body is the event) or binary mode (`ce-*` headers).
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use rig_core::CloudEvent;
+
+use super::{body, error::json_error};
+use crate::{app::Shared, auth::jwt::bearer_tokens};
+
+/// Where the request came in, which decides the checks and headers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Public,
+    Internal,
+}
+
+/// `POST /_rig/v1/events`.
+pub async fn public(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let mut r = publish(&app, &headers, body, Entry::Public).await;
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
+    r
+}
+
+/// `POST /v3/messages` and `/v2/messages`.
+pub async fn internal(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    publish(&app, &headers, body, Entry::Internal).await
+}
+
+/// `OPTIONS /_rig/v1/events`: CORS preflight.
+pub async fn options(State(app): State<Shared>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
+    r
+}
+
+async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) -> Response {
+    let body = match body::read(body, app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let event = match parse(headers, body) {
+        Ok(e) => e,
+        Err((status, msg)) => return json_error(status, &msg),
+    };
+    if entry == Entry::Public {
+        let auth: Vec<&str> = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()).collect();
+        if !app.config.submission_check.allows(&app.config.jwt, &bearer_tokens(auth)) {
+            return json_error(StatusCode::FORBIDDEN, "Submission denied.");
+        }
+    }
+    app.hub.publish(&event);
+    accepted(&event)
+}
+
+/// 202 with the event JSON encoded as a JSON string (RIG 3.0 answers with the
+/// string form, and clients `JSON.parse` what they get).
+fn accepted(event: &CloudEvent) -> Response {
+    let text = std::str::from_utf8(event.json()).expect("event JSON is UTF-8");
+    let body = serde_json::to_string(text).expect("strings serialise");
+    let mut r = (StatusCode::ACCEPTED, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r
+}
+
+type Refusal = (StatusCode, String);
+
+/// Picks the content mode from `content-type` as RIG does and parses the event.
+fn parse(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Refusal> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or((StatusCode::UNSUPPORTED_MEDIA_TYPE, "A content-type header is required: application/cloudevents+json or application/json for structured mode, the data's media type with ce-* headers for binary mode.".to_string()))?;
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence.starts_with("application/cloudevents-batch") {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The batched CloudEvents HTTP transport binding mode is currently not supported.".into(),
+        ));
+    }
+    let structured = essence.starts_with("application/cloudevents")
+        || (essence == "application/json" && !headers.contains_key("ce-specversion"));
+    if structured {
+        if essence != "application/json" && essence != "application/cloudevents+json" {
+            let (t, sub) = essence.split_once('/').unwrap_or((&essence, ""));
+            return Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("The given content-type {{\"{t}\", \"{sub}\"}} is currently not supported for structured mode."),
+            ));
+        }
+        return CloudEvent::parse(body).map_err(|e| {
+            (StatusCode::BAD_REQUEST, format!("The request body does not look like a CloudEvent: {e}"))
+        });
+    }
+    parse_binary(headers, content_type, &body)
+}
+
+fn parse_binary(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<CloudEvent, Refusal> {
+    let versions: Vec<&str> = headers.get_all("ce-specversion").iter().filter_map(|v| v.to_str().ok()).collect();
+    if !matches!(versions.as_slice(), ["0.2"] | ["1.0"]) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Your request looks like it's using the CloudEvents binary content mode, but the ce-specversion header is {} instead of [\"0.2\"] (or [\"1.0\"]).",
+                serde_json::to_string(&versions).expect("strings serialise")
+            ),
+        ));
+    }
+    let attributes: Vec<(String, &str)> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let attr = name.as_str().strip_prefix("ce-")?;
+            Some((attr.to_string(), value.to_str().ok()?))
+        })
+        .collect();
+    CloudEvent::from_binary(attributes.iter().map(|(k, v)| (k.as_str(), *v)), Some(content_type), body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("Your request looks like it's using the CloudEvents binary content mode but can't be parsed ({e})"),
+        )
+    })
+}

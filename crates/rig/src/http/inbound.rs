@@ -1,0 +1,38 @@
+//! The public port: `/_rig` routes for frontends; everything else falls through
+//! to the reverse proxy (including wrong methods on `/_rig` paths, as RIG).
+
+use axum::{
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+    routing::{any, get, post, put},
+    Router,
+};
+
+use super::{events, fallback, subscriptions};
+use crate::{
+    app::Shared,
+    transport::{longpoll, sse, ws},
+};
+
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/_rig/v1/connection/sse", any(sse::handler))
+        .route("/_rig/v1/connection/ws", get(ws::handler))
+        .route("/_rig/health", get(health))
+        .route("/_rig/v1/connection/longpolling", get(longpoll::handler).options(longpoll::options))
+        .route(
+            "/_rig/v1/connection/{transport}/{token}/subscriptions",
+            put(subscriptions::put).options(subscriptions::options),
+        )
+        .route("/_rig/v1/events", post(events::public).options(events::options))
+        .method_not_allowed_fallback(fallback::not_found)
+        .fallback(fallback::not_found)
+        .with_state(app)
+}
+
+/// `GET /_rig/health` (and `/health` on the internal port): 200 `OK`.
+pub async fn health() -> Response {
+    let mut r = "OK".into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}

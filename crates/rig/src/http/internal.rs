@@ -1,0 +1,28 @@
+//! The internal (management) port. No authentication: keep it private.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+
+use super::{events, inbound::health};
+use crate::app::Shared;
+
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v3/messages", post(events::internal))
+        .route("/v2/messages", post(events::internal))
+        .method_not_allowed_fallback(not_found)
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// RIG's API 404: `{"errors":{"detail":"Not found"}}`.
+async fn not_found() -> Response {
+    let mut r = (StatusCode::NOT_FOUND, r#"{"errors":{"detail":"Not found"}}"#).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r
+}

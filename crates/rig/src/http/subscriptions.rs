@@ -1,0 +1,116 @@
+//! `PUT /_rig/v1/connection/{sse|ws|longpolling}/{token}/subscriptions`:
+//! replaces a live connection's subscriptions (RIG's processing order and texts).
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use rig_core::subscription;
+use serde_json::{Map, Value};
+
+use super::{body, error::json_error, fallback};
+use crate::{app::Shared, auth::jwt::bearer_tokens, hub::Gone};
+
+const TRANSPORTS: [&str; 3] = ["sse", "ws", "longpolling"];
+
+/// The PUT handler. Any transport name works with any token, as in RIG.
+pub async fn put(
+    State(app): State<Shared>,
+    Path((transport, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !TRANSPORTS.contains(&transport.as_str()) {
+        return fallback::not_found().await;
+    }
+    let mut r = match replace(&app, &token, &headers, body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    };
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
+    r
+}
+
+/// CORS preflight for the PUT.
+pub async fn options(State(app): State<Shared>, Path((transport, _)): Path<(String, String)>) -> Response {
+    if !TRANSPORTS.contains(&transport.as_str()) {
+        return fallback::not_found().await;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("PUT"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type,authorization"));
+    r
+}
+
+async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> Result<(), Response> {
+    accepts_json(headers)?;
+    let is_json = rig_core::event::is_json_media_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let body = body::read(body, app.config.max_body_bytes).await?;
+    let bad = |m: String| json_error(StatusCode::BAD_REQUEST, &m);
+    if !is_json {
+        return Err(bad("Expected JSON encoded body. The content-type must be application/json.".into()));
+    }
+    let request: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("Expected JSON encoded body. {e}")))?;
+    let Some(given) = request.get("subscriptions") else {
+        return Err(bad("Expected field \"subscriptions\" is not present. The body must be {\"subscriptions\": [...]}.".into()));
+    };
+    let auth: Vec<&str> = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()).collect();
+    // For the check, a credential without a scheme counts as a bearer token (RIG).
+    let check_tokens: Vec<&str> =
+        auth.iter().flat_map(|h| h.split(',')).map(|c| c.trim()).map(|c| c.strip_prefix("Bearer ").unwrap_or(c).trim()).collect();
+    if !app.config.subscription_check.allows(&app.config.jwt, &check_tokens) {
+        return Err(json_error(StatusCode::FORBIDDEN, "Subscription denied."));
+    }
+    let id = app.open_token(token).ok_or_else(|| bad("Invalid connection token.".into()))?;
+    let gone = |_: Gone| json_error(StatusCode::GONE, "Connection no longer exists.");
+    let mut claims = Map::new();
+    let mut sessions = Vec::new();
+    let mut invalid = None;
+    for t in bearer_tokens(auth) {
+        match app.config.jwt.verify(t) {
+            Ok(c) => {
+                if let Some(s) = app.config.jwt.session_of(&c) {
+                    sessions.push(s.to_string());
+                }
+                // Claims of several tokens are merged; later keys win.
+                if let Value::Object(m) = c {
+                    claims.extend(m);
+                }
+            }
+            Err(e) => invalid = invalid.or(Some(e)),
+        }
+    }
+    let session_refs: Vec<&str> = sessions.iter().map(String::as_str).collect();
+    app.hub.add_sessions(id, &session_refs).map_err(gone)?;
+    if let Some(e) = invalid {
+        return Err(bad(format!("cannot accept subscription request: invalid authorization header: could not decode JWT: {e}")));
+    }
+    let parse_err = |e: String| bad(format!("cannot accept subscription request: could not parse given subscriptions: {e}"));
+    let items = given.as_array().ok_or_else(|| parse_err("subscriptions is expected to be a list".into()))?;
+    let given = subscription::parse_list(items).map_err(|e| parse_err(e.to_string()))?;
+    let mut subs = if claims.is_empty() { Vec::new() } else { app.hub.infer_subscriptions(&Value::Object(claims)) };
+    subs.extend(given);
+    app.hub.set_subscriptions(id, subs).map_err(gone)
+}
+
+/// 406 unless `Accept` is absent or allows `application/json`.
+fn accepts_json(headers: &HeaderMap) -> Result<(), Response> {
+    let values: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    let ok = values.is_empty()
+        || values.iter().flat_map(|v| v.split(',')).any(|range| {
+            let essence = range.split(';').next().unwrap_or("").trim();
+            essence == "*/*" || essence.eq_ignore_ascii_case("application/json")
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(json_error(
+            StatusCode::NOT_ACCEPTABLE,
+            &format!("no supported media type in accept header {values:?}; supported: [\"application/json\"]"),
+        ))
+    }
+}

@@ -1,0 +1,147 @@
+//! An event encoded once for every transport, and the events RIG itself emits.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use rig_core::CloudEvent;
+use serde_json::{json, Map, Value};
+
+use crate::token::random_bytes;
+
+/// One event as every transport writes it; shared by all recipients via `Arc`.
+#[derive(Debug)]
+pub struct Frame {
+    /// Event id, for the long-polling "events since" cursor.
+    pub id: Box<str>,
+    /// The event JSON text (long-polling bodies).
+    pub json: Bytes,
+    /// `event:`/`data:` lines and the blank line (SSE).
+    pub sse: Bytes,
+    /// The event JSON as a WebSocket text payload.
+    pub ws: Utf8Bytes,
+}
+
+impl Frame {
+    /// Encodes a validated event.
+    pub fn from_event(event: &CloudEvent) -> Frame {
+        Frame::encode(event.id(), event.event_type(), event.json().clone())
+    }
+
+    fn encode(id: &str, event_type: &str, json: Bytes) -> Frame {
+        let ws = Utf8Bytes::try_from(json.clone()).expect("event JSON was parsed from UTF-8 or serialised by us");
+        Frame { id: id.into(), sse: sse_frame(event_type, &json), json, ws }
+    }
+
+    /// A RIG-generated CloudEvent 0.2 (`rig.connection.create`, ...); `data`
+    /// is left out entirely when `None`, as for `rig.session_killed`.
+    pub fn system(event_type: &str, data: Option<Value>) -> Frame {
+        let id = uuid_v4();
+        let mut m = Map::new();
+        if let Some(data) = data {
+            m.insert("data".into(), data);
+        }
+        m.insert("id".into(), json!(id));
+        m.insert("source".into(), json!("rig"));
+        m.insert("specversion".into(), json!("0.2"));
+        m.insert("time".into(), json!(rfc3339_micros(SystemTime::now())));
+        m.insert("type".into(), json!(event_type));
+        // serde_json's map is ordered by key, which is RIG's (alphabetical) order.
+        let json = Bytes::from(serde_json::to_vec(&Value::Object(m)).expect("a Value always serialises"));
+        Frame::encode(&id, event_type, json)
+    }
+}
+
+/// SSE encoding: one `data:` line per line of the JSON text (which may contain
+/// newlines when a publisher pretty-printed it). The event name is kept on one line.
+fn sse_frame(event_type: &str, json: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(json.len() + event_type.len() + 24);
+    out.put_slice(b"event: ");
+    for b in event_type.bytes() {
+        out.put_u8(if b == b'\n' || b == b'\r' { b' ' } else { b });
+    }
+    out.put_u8(b'\n');
+    let mut rest = json;
+    loop {
+        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        out.put_slice(b"data: ");
+        out.put_slice(&rest[..end.unwrap_or(rest.len())]);
+        out.put_u8(b'\n');
+        match end {
+            None => break,
+            Some(i) => {
+                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                rest = &rest[i + skip..];
+            }
+        }
+    }
+    out.put_u8(b'\n');
+    out.freeze()
+}
+
+/// A random UUID v4 in its canonical text form.
+pub fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// RFC 3339 in UTC with microseconds and a `+00:00` offset, as RIG writes `time`.
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, day) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sse_splits_lines_and_ends_with_blank_line() {
+        let f = sse_frame("greeting", b"{\n\"a\": 1\r\n}");
+        assert_eq!(&f[..], b"event: greeting\ndata: {\ndata: \"a\": 1\ndata: }\n\n");
+    }
+
+    #[test]
+    fn system_events_have_rig_shape_and_key_order() {
+        let f = Frame::system("rig.connection.create", Some(json!({"connection_token": "t"})));
+        let text = std::str::from_utf8(&f.json).unwrap();
+        assert!(text.starts_with(r#"{"data":{"connection_token":"t"},"id":""#), "{text}");
+        assert!(text.contains(r#""source":"rig","specversion":"0.2","time":""#));
+        assert!(text.ends_with(r#","type":"rig.connection.create"}"#));
+        let killed = Frame::system("rig.session_killed", None);
+        assert!(!std::str::from_utf8(&killed.json).unwrap().contains("\"data\""));
+    }
+
+    #[test]
+    fn formats_time_like_rig() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_553_687_598_435_690);
+        assert_eq!(rfc3339_micros(t), "2019-03-27T11:53:18.435690+00:00");
+        assert_eq!(uuid_v4().len(), 36);
+    }
+}

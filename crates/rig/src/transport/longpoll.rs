@@ -1,0 +1,98 @@
+//! HTTP long-polling: a server-side session found by the `connection_token`
+//! cookie, a ring buffer of recent events, and a `last_event_id` cursor cookie.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+use super::{
+    connect::{self, ConnectParams, SetupError},
+    cookie,
+};
+use crate::{
+    app::Shared,
+    http::error::json_error,
+    hub::{self, LpBuffer, Sink, Transport},
+};
+
+/// `GET /_rig/v1/connection/longpolling`.
+pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let existing = cookie::get(&headers, "connection_token")
+        .and_then(|t| app.open_token(&t))
+        .and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
+    match existing {
+        Some((id, buffer)) => poll(&app, id, buffer, &headers).await,
+        None => start(&app, &ConnectParams::from_query(query.as_deref())),
+    }
+}
+
+/// `OPTIONS /_rig/v1/connection/longpolling`: CORS preflight.
+pub async fn options(State(app): State<Shared>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    with_cors(&app, r.headers_mut());
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+    r
+}
+
+/// A new session: its buffer starts with `rig.connection.create` and
+/// `rig.subscriptions_set`; the answer itself is just `"ok"` and the cookies.
+fn start(app: &Shared, params: &ConnectParams) -> Response {
+    let accepted = match connect::set_up_longpoll(app, params) {
+        Ok(a) => a,
+        Err(SetupError::RateLimited) => return json_error(StatusCode::TOO_MANY_REQUESTS, SetupError::RateLimited.message()),
+        Err(e) => {
+            let mut r = json_error(StatusCode::BAD_REQUEST, e.message());
+            with_cors(app, r.headers_mut());
+            return r;
+        }
+    };
+    let id = app.hub.new_id();
+    let token = app.seal_token(id);
+    let buffer = Arc::new(LpBuffer::new(app.config.longpoll_buffer));
+    buffer.push(Arc::new(hub::connection_create_frame(&token)));
+    buffer.push(Arc::new(hub::subscriptions_set_frame(&accepted.subscriptions)));
+    app.hub.register(id, Transport::LongPolling, Sink::Poll(buffer), accepted.subscriptions, accepted.session.as_deref());
+    respond(app, &token, "first_event", "\"ok\"".into())
+}
+
+/// An existing session: the events after the client's cursor, waiting a while
+/// for some when there are none yet.
+async fn poll(app: &Shared, id: hub::ConnId, buffer: Arc<LpBuffer>, headers: &HeaderMap) -> Response {
+    let cursor = cookie::decode_event_id(cookie::get(headers, "last_event_id").as_deref());
+    let result = buffer.poll(&cursor, app.config.longpoll_wait).await;
+    let mut body = String::with_capacity(64 + result.frames.iter().map(|f| f.json.len() + 1).sum::<usize>());
+    body.push_str("{\"last_event_id\":");
+    body.push_str(&serde_json::to_string(&result.last_event_id).expect("strings serialise"));
+    body.push_str(",\"events\":[");
+    for (i, f) in result.frames.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(std::str::from_utf8(&f.json).expect("frames hold UTF-8 JSON"));
+    }
+    body.push_str("]}");
+    respond(app, &app.seal_token(id), &result.last_event_id, body)
+}
+
+fn respond(app: &Shared, token: &str, last_event_id: &str, body: String) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    with_cors(app, r.headers_mut());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    for c in [cookie::set("connection_token", token), cookie::set("last_event_id", &cookie::encode_event_id(last_event_id))] {
+        h.append(header::SET_COOKIE, HeaderValue::from_str(&c).expect("cookie values are encoded to visible ASCII"));
+    }
+    r
+}
+
+fn with_cors(app: &Shared, h: &mut HeaderMap) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
+    h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+}

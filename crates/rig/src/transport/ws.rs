@@ -1,0 +1,122 @@
+//! WebSocket: one text frame per event, pings as heartbeats, server-only
+//! (a client data frame closes the connection, as RIG).
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        RawQuery, State,
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use tokio::{sync::mpsc, time::MissedTickBehavior};
+
+use super::{
+    connect::{self, Accepted, ConnectParams, SetupError},
+    ConnGuard,
+};
+use crate::{
+    app::Shared,
+    http::error::json_error,
+    hub::{self, CloseReason, Outgoing, Sink, Transport},
+};
+
+/// Close code for every server-side close (RIG uses 1000 throughout).
+const NORMAL: u16 = 1000;
+const TWO_WAY: &str = "This WebSocket endpoint cannot be used for two-way communication.";
+
+/// `GET /_rig/v1/connection/ws`: the upgrade always succeeds; a refused
+/// connection is then closed with a reason, as RIG does.
+pub async fn handler(
+    State(app): State<Shared>,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("expected a WebSocket upgrade: {e}")).into_response(),
+    };
+    let params = ConnectParams::from_query(query.as_deref());
+    let setup = connect::set_up(&app, &params);
+    upgrade.on_upgrade(move |socket| async move {
+        match setup {
+            Ok(accepted) => run(socket, app, accepted).await,
+            Err(e) => close(socket, &close_reason(&e)).await,
+        }
+    })
+}
+
+/// `Bad request.` for everything but an undecodable subscription list.
+fn close_reason(e: &SetupError) -> String {
+    match e {
+        SetupError::Undecodable(m) => truncate(m, 123),
+        _ => "Bad request.".into(),
+    }
+}
+
+/// A close reason must fit in 123 bytes; cut at a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+async fn close(mut socket: WebSocket, reason: &str) {
+    let frame = CloseFrame { code: NORMAL, reason: Utf8Bytes::from(reason) };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
+    let (tx, mut rx) = mpsc::channel(app.config.outbox_capacity);
+    let id = app.hub.new_id();
+    let token = app.seal_token(id);
+    for frame in [hub::connection_create_frame(&token), hub::subscriptions_set_frame(&accepted.subscriptions)] {
+        let _ = tx.try_send(Outgoing::Frame(Arc::new(frame)));
+    }
+    app.hub.register(id, Transport::Ws, Sink::Stream(tx), accepted.subscriptions, accepted.session.as_deref());
+    let _guard = ConnGuard::new(&app, id);
+    let every = app.config.heartbeat_interval;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Outgoing::Frame(f)) => {
+                    if socket.send(Message::Text(f.ws.clone())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outgoing::Close(CloseReason::SessionKilled)) => return close(socket, "Session killed.").await,
+                None => return,
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => return close(socket, TWO_WAY).await,
+                // Pongs are ignored; pings are answered by the protocol layer on the next write.
+                Some(Ok(_)) => {}
+            },
+            _ = heartbeat.tick() => {
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_the_protocol_limit() {
+        assert_eq!(close_reason(&SetupError::Denied), "Bad request.");
+        let long = SetupError::Undecodable("é".repeat(100));
+        assert!(close_reason(&long).len() <= 123);
+    }
+}
