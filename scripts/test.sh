@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what the tests need (Debian's
+# chromium, npm's playwright-core), builds, runs unit + integration tests,
+# checks that benchmarks compile, and runs the browser test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo build"
+cargo build --workspace --all-targets --locked
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== benchmarks compile"
+cargo bench --workspace --locked --no-run
+
+echo "== browser test"
+RIG_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rig" bash tests/browser/run.sh
