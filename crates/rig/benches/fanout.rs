@@ -24,7 +24,7 @@ fn fanout(c: &mut Criterion) {
         let mut receivers = Vec::with_capacity(n);
         for _ in 0..n {
             let (tx, rx) = mpsc::channel::<Outgoing>(16);
-            hub.register(hub.new_id(), Transport::Sse, Sink::Stream(tx), subs.clone(), None);
+            hub.register(hub.new_id(), Transport::Sse, Sink::Stream(tx), subs.clone(), Default::default());
             receivers.push(rx);
         }
         let events: Vec<CloudEvent> = (0..64).map(event).collect();

@@ -6,6 +6,7 @@ use axum::{http::HeaderValue, serve::ListenerExt};
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
+    auth::Auth,
     config::Config,
     http::{inbound, internal},
     hub::{ConnId, Hub},
@@ -17,6 +18,7 @@ use crate::{
 pub struct AppState {
     pub config: Config,
     pub hub: Hub,
+    pub auth: Auth,
     pub limit: ConnectionLimit,
     tokens: TokenCodec,
     node_id: u64,
@@ -31,6 +33,7 @@ impl AppState {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
         Ok(AppState {
             hub: Hub::new(config.extractors.clone()),
+            auth: Auth::new(&config),
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
             node_id: random_u64(),
@@ -79,6 +82,10 @@ impl App {
             serve(inbound, inbound::router(state.clone())),
             serve(api, internal::router(state.clone())),
             tokio::spawn(expire_longpoll_sessions(state.clone())),
+            tokio::spawn({
+                let state = state.clone();
+                async move { state.auth.maintain(state.config.jwks_refresh).await }
+            }),
         ];
         tracing::info!(%inbound_addr, %api_addr, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, state, tasks })

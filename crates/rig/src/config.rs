@@ -6,23 +6,31 @@ use std::{collections::HashMap, net::IpAddr, path::Path, time::Duration};
 
 use rig_core::ExtractorConfig;
 
-use crate::auth::{check::CheckMode, jwt::JwtConfig};
+use crate::auth::{
+    check::CheckMode,
+    jwt::JwtConfig,
+    privilege::{as_pointer, Privileges},
+};
 
 /// One documented variable.
 pub struct Var {
     pub name: &'static str,
     pub default: &'static str,
     pub doc: &'static str,
-    /// `true` for variables RIG 3.0 has (same name, same meaning).
-    pub from_rig: bool,
+    /// Where the name comes from: `RIG 3.0`, `RIG 1.x` (same name, same meaning) or `new`.
+    pub origin: &'static str,
 }
 
 const fn rig(name: &'static str, default: &'static str, doc: &'static str) -> Var {
-    Var { name, default, doc, from_rig: true }
+    Var { name, default, doc, origin: "RIG 3.0" }
+}
+
+const fn rig1(name: &'static str, default: &'static str, doc: &'static str) -> Var {
+    Var { name, default, doc, origin: "RIG 1.x" }
 }
 
 const fn ours(name: &'static str, default: &'static str, doc: &'static str) -> Var {
-    Var { name, default, doc, from_rig: false }
+    Var { name, default, doc, origin: "new" }
 }
 
 /// All variables, in the order `--help` lists them.
@@ -32,11 +40,19 @@ pub const VARS: &[Var] = &[
     rig("CORS", "*", "Value of access-control-allow-origin on the public port."),
     rig("EXTRACTORS", "", "Extractor config: a JSON file path or inline JSON (event type -> field -> pointers)."),
     rig("MAX_CONNECTIONS_PER_MINUTE", "5000", "New SSE/WS/long-polling connections accepted per node per wall-clock minute."),
-    rig("SUBSCRIPTION_CHECK", "NO_CHECK", "NO_CHECK or JWT_VALIDATION: authorization of subscription requests."),
-    rig("SUBMISSION_CHECK", "NO_CHECK", "NO_CHECK or JWT_VALIDATION: authorization of POST /_rig/v1/events."),
-    rig("JWT_SECRET_KEY", "", "HS* shared secret, or PEM public key for RS*/ES*/PS*."),
-    rig("JWT_ALG", "HS256", "JWT algorithm: HS256/384/512, RS256/384/512, ES256/384, PS256/384/512."),
-    rig("JWT_SESSION_FIELD", "/jti", "JSON Pointer to the session id in JWT claims."),
+    rig("SUBSCRIPTION_CHECK", "NO_CHECK", "NO_CHECK, JWT_VALIDATION, or the URL of a service that authorizes subscription requests (2xx allows)."),
+    rig("SUBMISSION_CHECK", "NO_CHECK", "NO_CHECK, JWT_VALIDATION, or the URL of a service that authorizes POST /_rig/v1/events (2xx allows)."),
+    ours("RIG_CHECK_TIMEOUT_MS", "5000", "Timeout for external check services and JWKS fetches; a timed-out check denies."),
+    rig("JWT_SECRET_KEY", "", "HS* shared secret, or a PEM public key or X.509 certificate for RS*/PS*/ES*/EdDSA."),
+    rig("JWT_ALG", "HS256", "JWT algorithm: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA. Tokens with another alg are refused."),
+    rig("JWT_SESSION_FIELD", "/jti", "JSON Pointer to the session id in JWT claims (blacklisting kills that session's connections)."),
+    ours("JWT_JWKS_URL", "", "URL of a JSON Web Key Set; keys are matched by kid and refetched when an unknown kid appears."),
+    ours("JWT_JWKS_REFRESH_MS", "300000", "Period of the regular JWKS refetch."),
+    ours("JWT_JWKS_MIN_REFETCH_MS", "5000", "Least time between refetches triggered by unknown key ids."),
+    rig1("JWT_USER_FIELD", "", "Claim (name or JSON Pointer) naming the user. Set, it turns on the privileged-user rule: extractor fields tied to this claim may only be constrained to the caller's own value unless the caller has a privileged role. Also names users in the presence API (else `sub`)."),
+    rig1("JWT_ROLES_FIELD", "roles", "Claim (name or JSON Pointer) holding the caller's roles (a string or a list)."),
+    rig1("PRIVILEGED_ROLES", "", "Comma-separated roles that may subscribe to other users' events."),
+    rig("NODE_HOST", "127.0.0.1", "This node's address; the node is named rig@NODE_HOST."),
     rig("NODE_COOKIE", "", "Cluster secret; also the key that signs connection tokens (random per start if empty)."),
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
@@ -81,6 +97,12 @@ pub struct Config {
     pub subscription_check: CheckMode,
     pub submission_check: CheckMode,
     pub jwt: JwtConfig,
+    pub check_timeout: Duration,
+    pub jwks_url: Option<String>,
+    pub jwks_refresh: Duration,
+    pub jwks_min_refetch: Duration,
+    pub privileges: Privileges,
+    pub node_name: String,
     pub node_cookie: Option<String>,
     pub log_level: tracing::Level,
     pub log_json: bool,
@@ -153,6 +175,19 @@ impl Config {
             subscription_check: r.parse("SUBSCRIPTION_CHECK", CheckMode::parse),
             submission_check: r.parse("SUBMISSION_CHECK", CheckMode::parse),
             jwt,
+            check_timeout: Duration::from_millis(r.parse("RIG_CHECK_TIMEOUT_MS", positive)),
+            jwks_url: r.parse("JWT_JWKS_URL", |s| match s {
+                "" => Ok(None),
+                url => reqwest::Url::parse(url).map(|_| Some(url.to_string())).map_err(|e| format!("not a valid URL: {e}")),
+            }),
+            jwks_refresh: Duration::from_millis(r.parse("JWT_JWKS_REFRESH_MS", positive)),
+            jwks_min_refetch: r.millis("JWT_JWKS_MIN_REFETCH_MS"),
+            privileges: Privileges {
+                user_field: Some(as_pointer(r.raw("JWT_USER_FIELD").trim())).filter(|p| !p.is_empty()),
+                roles_field: as_pointer(r.raw("JWT_ROLES_FIELD").trim()),
+                privileged_roles: list(&r.raw("PRIVILEGED_ROLES")),
+            },
+            node_name: format!("rig@{}", r.raw("NODE_HOST").trim()),
             node_cookie: Some(r.raw("NODE_COOKIE")).filter(|c| !c.is_empty()),
             log_level: r.parse("LOG_LEVEL", |s| match s.to_ascii_lowercase().as_str() {
                 "debug" => Ok(tracing::Level::DEBUG),
@@ -186,6 +221,11 @@ impl Config {
                 .collect();
         Config::from_strings(&env).unwrap_or_else(|e| panic!("bad test config: {e:?}"))
     }
+}
+
+/// A comma-separated list, trimmed, empty items dropped.
+pub fn list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(s: &str) -> Result<T, String> {
@@ -226,11 +266,10 @@ pub fn markdown_reference() -> String {
     let mut out = String::from(
         "# Configuration\n\nGenerated by `rig --config-markdown` from the same table as `rig --help`; \
          a test fails if this file and the binary disagree.\n\n\
-         | Variable | Default | From RIG 3.0 | Meaning |\n|---|---|---|---|\n",
+         | Variable | Default | Origin | Meaning |\n|---|---|---|---|\n",
     );
     for v in VARS {
-        let rig = if v.from_rig { "yes" } else { "new" };
-        out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", v.name, v.default, rig, v.doc));
+        out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", v.name, v.default, v.origin, v.doc));
     }
     out
 }

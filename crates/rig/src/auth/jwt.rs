@@ -31,8 +31,14 @@ pub enum JwtError {
     Expired,
     #[error("Could not verify token")]
     Malformed,
-    #[error("no JWT_SECRET_KEY configured")]
+    #[error("token not yet valid")]
+    NotYetValid,
+    #[error("no key to verify the token with (JWT_SECRET_KEY or JWT_JWKS_URL)")]
     NoKey,
+    #[error("no key with this token's key id (kid)")]
+    UnknownKey,
+    #[error("Ignoring blacklisted JWT with ID {0:?}.")]
+    Blacklisted(String),
 }
 
 impl JwtConfig {
@@ -47,43 +53,76 @@ impl JwtConfig {
         } else {
             Some(match alg {
                 Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => DecodingKey::from_secret(secret.as_bytes()),
-                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => {
-                    DecodingKey::from_rsa_pem(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?
-                }
-                Algorithm::ES256 | Algorithm::ES384 => {
-                    DecodingKey::from_ec_pem(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?
-                }
-                Algorithm::EdDSA => DecodingKey::from_ed_pem(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?,
+                _ => public_key(alg, secret).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?,
             })
         };
         Ok(JwtConfig { alg, key, session_field: session_field.to_string() })
     }
 
-    /// Verifies signature, algorithm and `exp`; returns the claims.
+    /// The configured algorithm (`JWT_ALG`); tokens with another `alg` are refused.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// True when a static key (`JWT_SECRET_KEY`) is configured.
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Verifies signature, algorithm, `exp` and `nbf` with the static key.
     pub fn verify(&self, token: &str) -> Result<Value, JwtError> {
         if token.is_empty() {
             return Err(JwtError::Empty);
         }
-        let key = self.key.as_ref().ok_or(JwtError::NoKey)?;
-        let mut validation = Validation::new(self.alg);
-        validation.leeway = 0;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp"]);
-        jsonwebtoken::decode::<Value>(token, key, &validation).map(|d| d.claims).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => JwtError::InvalidSignature,
-                ErrorKind::ExpiredSignature => JwtError::Expired,
-                ErrorKind::MissingRequiredClaim(_) => JwtError::Expired,
-                _ => JwtError::Malformed,
-            }
-        })
+        verify_with(token, self.key.as_ref().ok_or(JwtError::NoKey)?, self.alg)
     }
 
     /// The session id in `claims` (`JWT_SESSION_FIELD`), if it is a non-empty string.
     pub fn session_of<'a>(&self, claims: &'a Value) -> Option<&'a str> {
         rig_core::pointer::resolve(claims, &self.session_field).and_then(Value::as_str).filter(|s| !s.is_empty())
     }
+}
+
+/// Verifies `token` with `key` for algorithm `alg` only: a token whose header
+/// names another algorithm (`none`, or HS256 signed with an RSA public key) fails.
+pub fn verify_with(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Value, JwtError> {
+    let mut validation = Validation::new(alg);
+    validation.leeway = 0;
+    validation.validate_aud = false;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp"]);
+    jsonwebtoken::decode::<Value>(token, key, &validation).map(|d| d.claims).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::InvalidSignature => JwtError::InvalidSignature,
+            ErrorKind::ExpiredSignature | ErrorKind::MissingRequiredClaim(_) => JwtError::Expired,
+            ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+            _ => JwtError::Malformed,
+        }
+    })
+}
+
+/// A public key from PEM: a `PUBLIC KEY` / `RSA PUBLIC KEY` block or an X.509
+/// `CERTIFICATE` (RIG's own test configures a certificate).
+fn public_key(alg: Algorithm, pem: &str) -> Result<DecodingKey, String> {
+    let rsa = matches!(
+        alg,
+        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
+    );
+    if pem.contains("-----BEGIN CERTIFICATE-----") {
+        let key = super::x509::subject_public_key(pem)?;
+        return Ok(match alg {
+            _ if rsa => DecodingKey::from_rsa_der(&key),
+            Algorithm::EdDSA => DecodingKey::from_ed_der(&key),
+            _ => DecodingKey::from_ec_der(&key),
+        });
+    }
+    let key = match alg {
+        _ if rsa => DecodingKey::from_rsa_pem(pem.as_bytes()),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()),
+        _ => DecodingKey::from_ec_pem(pem.as_bytes()),
+    };
+    key.map_err(|e| e.to_string())
 }
 
 /// The bearer tokens in `Authorization` header values: each header is split on

@@ -12,7 +12,13 @@ use bytes::Bytes;
 use rig_core::CloudEvent;
 
 use super::{body, error::json_error};
-use crate::{app::Shared, auth::jwt::bearer_tokens};
+use crate::{
+    app::Shared,
+    auth::{
+        check::{CheckRequest, Decision},
+        jwt::bearer_tokens,
+    },
+};
 
 /// Where the request came in, which decides the checks and headers.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,8 +60,14 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
     };
     if entry == Entry::Public {
         let auth: Vec<&str> = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()).collect();
-        if !app.config.submission_check.allows(&app.config.jwt, &bearer_tokens(auth)) {
-            return json_error(StatusCode::FORBIDDEN, "Submission denied.");
+        let request = || CheckRequest {
+            body: String::from_utf8_lossy(event.json()).into_owned(),
+            content_type: "application/cloudevents+json; charset=utf-8".into(),
+            authorization: (!auth.is_empty()).then(|| auth.join(", ")),
+        };
+        let tokens = bearer_tokens(auth.iter().copied());
+        if let Decision::Deny(status) = app.auth.check(&app.config.submission_check, &tokens, request).await {
+            return json_error(status, "Submission denied.");
         }
     }
     app.hub.publish(&event);

@@ -11,7 +11,14 @@ use rig_core::subscription;
 use serde_json::{Map, Value};
 
 use super::{body, error::json_error, fallback};
-use crate::{app::Shared, auth::jwt::bearer_tokens, hub::Gone};
+use crate::{
+    app::Shared,
+    auth::{
+        check::{CheckRequest, Decision},
+        jwt::bearer_tokens,
+    },
+    hub::Gone,
+};
 
 const TRANSPORTS: [&str; 3] = ["sse", "ws", "longpolling"];
 
@@ -48,7 +55,8 @@ pub async fn options(State(app): State<Shared>, Path((transport, _)): Path<(Stri
 
 async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> Result<(), Response> {
     accepts_json(headers)?;
-    let is_json = rig_core::event::is_json_media_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let is_json = rig_core::event::is_json_media_type(content_type.as_deref());
     let body = body::read(body, app.config.max_body_bytes).await?;
     let bad = |m: String| json_error(StatusCode::BAD_REQUEST, &m);
     if !is_json {
@@ -62,18 +70,23 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     // For the check, a credential without a scheme counts as a bearer token (RIG).
     let check_tokens: Vec<&str> =
         auth.iter().flat_map(|h| h.split(',')).map(|c| c.trim()).map(|c| c.strip_prefix("Bearer ").unwrap_or(c).trim()).collect();
-    if !app.config.subscription_check.allows(&app.config.jwt, &check_tokens) {
-        return Err(json_error(StatusCode::FORBIDDEN, "Subscription denied."));
+    let check_request = || CheckRequest {
+        body: String::from_utf8_lossy(&body).into_owned(),
+        content_type: content_type.clone().unwrap_or_default(),
+        authorization: (!auth.is_empty()).then(|| auth.join(", ")),
+    };
+    if let Decision::Deny(status) = app.auth.check(&app.config.subscription_check, &check_tokens, check_request).await {
+        return Err(json_error(status, "Subscription denied."));
     }
     let id = app.open_token(token).ok_or_else(|| bad("Invalid connection token.".into()))?;
     let gone = |_: Gone| json_error(StatusCode::GONE, "Connection no longer exists.");
     let mut claims = Map::new();
     let mut sessions = Vec::new();
     let mut invalid = None;
-    for t in bearer_tokens(auth) {
-        match app.config.jwt.verify(t) {
+    for t in bearer_tokens(auth.iter().copied()) {
+        match app.auth.verify(t).await {
             Ok(c) => {
-                if let Some(s) = app.config.jwt.session_of(&c) {
+                if let Some(s) = app.auth.jwt.session_of(&c) {
                     sessions.push(s.to_string());
                 }
                 // Claims of several tokens are merged; later keys win.
@@ -92,7 +105,12 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     let parse_err = |e: String| bad(format!("cannot accept subscription request: could not parse given subscriptions: {e}"));
     let items = given.as_array().ok_or_else(|| parse_err("subscriptions is expected to be a list".into()))?;
     let given = subscription::parse_list(items).map_err(|e| parse_err(e.to_string()))?;
-    let mut subs = if claims.is_empty() { Vec::new() } else { app.hub.infer_subscriptions(&Value::Object(claims)) };
+    let claims = (!claims.is_empty()).then_some(Value::Object(claims));
+    if let Err(reason) = app.auth.privileges.check(&given, claims.as_ref(), app.hub.extractors()) {
+        tracing::debug!(%reason, "Subscription refused.");
+        return Err(json_error(StatusCode::FORBIDDEN, "Subscription denied."));
+    }
+    let mut subs = claims.as_ref().map(|c| app.hub.infer_subscriptions(c)).unwrap_or_default();
     subs.extend(given);
     app.hub.set_subscriptions(id, subs).map_err(gone)
 }

@@ -13,6 +13,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, PoisonError, RwLock,
     },
+    time::SystemTime,
 };
 
 use rig_core::{CloudEvent, ExtractorConfig, Subscription, SubscriptionIndex};
@@ -41,11 +42,33 @@ pub enum Transport {
 #[error("Connection no longer exists.")]
 pub struct Gone;
 
+/// Who is behind a connection (from its JWT and request), for presence.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    pub session: Option<String>,
+    pub user: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 struct Conn {
     sink: Sink,
     transport: Transport,
     subscriptions: Vec<Subscription>,
     sessions: Vec<Box<str>>,
+    user: Option<Box<str>>,
+    user_agent: Option<Box<str>>,
+    connected_at: SystemTime,
+}
+
+/// A connection as the presence API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnView {
+    pub transport: &'static str,
+    pub user: Option<String>,
+    pub sessions: Vec<String>,
+    pub connected_since: String,
+    pub user_agent: Option<String>,
+    pub subscriptions: usize,
 }
 
 /// Counters the hub keeps for metrics and benchmarks.
@@ -58,6 +81,7 @@ pub struct HubStats {
 
 /// The registry of this node's connections.
 pub struct Hub {
+    extractors: ExtractorConfig,
     shards: Box<[Mutex<HashMap<ConnId, Conn>>]>,
     index: RwLock<SubscriptionIndex<ConnId>>,
     sessions: Mutex<HashMap<Box<str>, Vec<ConnId>>>,
@@ -77,19 +101,20 @@ impl Hub {
     pub fn new(extractors: ExtractorConfig) -> Self {
         Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            index: RwLock::new(SubscriptionIndex::new(extractors)),
+            index: RwLock::new(SubscriptionIndex::new(extractors.clone())),
+            extractors,
             sessions: Mutex::new(HashMap::new()),
             stats: HubStats::default(),
         }
     }
 
-    pub fn extractors(&self) -> ExtractorConfig {
-        self.index.read().unwrap_or_else(PoisonError::into_inner).extractors().clone()
+    pub fn extractors(&self) -> &ExtractorConfig {
+        &self.extractors
     }
 
     /// JWT-inferred subscriptions for `claims` under this hub's extractor config.
     pub fn infer_subscriptions(&self, claims: &Value) -> Vec<Subscription> {
-        self.index.read().unwrap_or_else(PoisonError::into_inner).extractors().infer_from_claims(claims)
+        self.extractors.infer_from_claims(claims)
     }
 
     /// A fresh connection id that is not in use.
@@ -103,12 +128,21 @@ impl Hub {
     }
 
     /// Adds a connection whose outbox already holds its greeting frames.
-    pub fn register(&self, id: ConnId, transport: Transport, sink: Sink, subs: Vec<Subscription>, session: Option<&str>) {
-        let sessions: Vec<Box<str>> = session.map(Into::into).into_iter().collect();
+    pub fn register(&self, id: ConnId, transport: Transport, sink: Sink, subs: Vec<Subscription>, info: ConnInfo) {
+        let sessions: Vec<Box<str>> = info.session.map(Into::into).into_iter().collect();
         self.add_to_sessions(id, &sessions);
+        let conn = Conn {
+            sink,
+            transport,
+            sessions,
+            user: info.user.map(Into::into),
+            user_agent: info.user_agent.map(Into::into),
+            connected_at: SystemTime::now(),
+            subscriptions: Vec::new(),
+        };
         let mut shard = lock(&self.shards[shard_of(id)]);
         self.write_index().set(id, &subs);
-        shard.insert(id, Conn { sink, transport, subscriptions: subs, sessions });
+        shard.insert(id, Conn { subscriptions: subs, ..conn });
     }
 
     /// Removes a connection and all its subscriptions.
@@ -256,6 +290,35 @@ impl Hub {
         expired.len()
     }
 
+    /// Online users: (user, sessions, connections), sorted by user.
+    pub fn users(&self) -> Vec<(String, usize, usize)> {
+        let mut by_user: HashMap<String, (std::collections::HashSet<Box<str>>, usize)> = HashMap::new();
+        for shard in self.shards.iter() {
+            for conn in lock(shard).values() {
+                if let Some(u) = &conn.user {
+                    let e = by_user.entry(u.to_string()).or_default();
+                    e.0.extend(conn.sessions.iter().cloned());
+                    e.1 += 1;
+                }
+            }
+        }
+        let mut out: Vec<_> = by_user.into_iter().map(|(u, (s, n))| (u, s.len(), n)).collect();
+        out.sort();
+        out
+    }
+
+    /// The connections for which `filter` holds, oldest first.
+    pub fn connections_where(&self, filter: impl Fn(Option<&str>, &[Box<str>]) -> bool) -> Vec<ConnView> {
+        let mut out: Vec<(SystemTime, ConnView)> = Vec::new();
+        for shard in self.shards.iter() {
+            for conn in lock(shard).values().filter(|c| filter(c.user.as_deref(), &c.sessions)) {
+                out.push((conn.connected_at, conn.view()));
+            }
+        }
+        out.sort_by_key(|(t, _)| *t);
+        out.into_iter().map(|(_, v)| v).collect()
+    }
+
     /// Live connections per transport: (sse, ws, long-polling).
     pub fn connection_counts(&self) -> (usize, usize, usize) {
         let mut n = (0, 0, 0);
@@ -278,6 +341,23 @@ impl Hub {
 
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionIndex<ConnId>> {
         self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Conn {
+    fn view(&self) -> ConnView {
+        ConnView {
+            transport: match self.transport {
+                Transport::Sse => "sse",
+                Transport::Ws => "ws",
+                Transport::LongPolling => "longpolling",
+            },
+            user: self.user.as_deref().map(str::to_string),
+            sessions: self.sessions.iter().map(|s| s.to_string()).collect(),
+            connected_since: frame::rfc3339_micros(self.connected_at),
+            user_agent: self.user_agent.as_deref().map(str::to_string),
+            subscriptions: self.subscriptions.len(),
+        }
     }
 }
 

@@ -66,7 +66,11 @@ impl Sink {
                     tokio::spawn(async move { tx.send(msg).await });
                 }
             }
-            Sink::Poll(buf) => buf.close(),
+            Sink::Poll(buf) => {
+                // A pending poll answers with this event, as an SSE client would see it.
+                buf.push(Arc::new(Frame::system("rig.session_killed", None)));
+                buf.close();
+            }
         }
     }
 }

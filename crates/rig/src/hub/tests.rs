@@ -9,6 +9,10 @@ fn event(t: &str, name: &str) -> CloudEvent {
     CloudEvent::parse(Bytes::from(json)).unwrap()
 }
 
+fn info(session: &str) -> ConnInfo {
+    ConnInfo { session: Some(session.into()), user: Some(format!("user-of-{session}")), user_agent: None }
+}
+
 fn hub() -> Hub {
     let ex = ExtractorConfig::parse(r#"{"greeting":{"name":{"stable_field_index":0,"event":{"json_pointer":"/data/name"}}}}"#).unwrap();
     Hub::new(ex)
@@ -17,7 +21,7 @@ fn hub() -> Hub {
 fn stream(hub: &Hub, subs: &str, cap: usize) -> (ConnId, mpsc::Receiver<Outgoing>) {
     let (tx, rx) = mpsc::channel(cap);
     let id = hub.new_id();
-    hub.register(id, Transport::Sse, Sink::Stream(tx), parse_param(subs).unwrap(), Some("s1"));
+    hub.register(id, Transport::Sse, Sink::Stream(tx), parse_param(subs).unwrap(), info("s1"));
     (id, rx)
 }
 
@@ -70,11 +74,22 @@ async fn kill_session_closes_every_connection_of_it() {
     let (a, mut rx_a) = stream(&hub, "", 8);
     let (_b, mut rx_b) = stream(&hub, "", 8);
     let (tx, mut other) = mpsc::channel(8);
-    hub.register(hub.new_id(), Transport::Ws, Sink::Stream(tx), vec![], Some("s2"));
+    hub.register(hub.new_id(), Transport::Ws, Sink::Stream(tx), vec![], info("s2"));
     assert_eq!(hub.kill_session("s1"), 2);
     assert!(matches!(rx_a.try_recv(), Ok(Outgoing::Close(CloseReason::SessionKilled))));
     assert!(matches!(rx_b.try_recv(), Ok(Outgoing::Close(CloseReason::SessionKilled))));
     assert!(other.try_recv().is_err());
     hub.unregister(a);
     assert_eq!(hub.kill_session("s1"), 1);
+}
+
+#[test]
+fn presence_lists_users_sessions_and_connections() {
+    let hub = hub();
+    let (_a, _ra) = stream(&hub, "", 8);
+    let (_b, _rb) = stream(&hub, "", 8);
+    assert_eq!(hub.users(), vec![("user-of-s1".to_string(), 1, 2)]);
+    let conns = hub.connections_where(|_, sessions| sessions.iter().any(|s| &**s == "s1"));
+    assert_eq!(conns.len(), 2);
+    assert_eq!(conns[0].transport, "sse");
 }

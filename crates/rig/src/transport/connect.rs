@@ -8,7 +8,11 @@ use rig_core::{
 };
 use serde_json::Value;
 
-use crate::{app::Shared, hub::Transport};
+use crate::{
+    app::Shared,
+    auth::check::{CheckRequest, Decision},
+    hub::ConnInfo,
+};
 
 /// The query parameters a connection request carries.
 #[derive(Debug, Default, Clone)]
@@ -36,8 +40,8 @@ impl ConnectParams {
 #[derive(Debug)]
 pub struct Accepted {
     pub subscriptions: Vec<Subscription>,
-    /// The JWT's session id, for blacklisting.
-    pub session: Option<String>,
+    /// Who is connecting, for blacklisting and presence.
+    pub info: ConnInfo,
 }
 
 /// Why a connection was refused; each transport renders it its own way.
@@ -47,7 +51,7 @@ pub enum SetupError {
     Undecodable(String),
     /// Bad JWT or bad subscription list (400).
     BadRequest(String),
-    /// `SUBSCRIPTION_CHECK` said no.
+    /// `SUBSCRIPTION_CHECK` or the privileged-user rule said no.
     Denied,
     /// `MAX_CONNECTIONS_PER_MINUTE` reached (429).
     RateLimited,
@@ -64,7 +68,7 @@ impl SetupError {
 }
 
 /// Validates an SSE or WebSocket connection request.
-pub fn set_up(app: &Shared, params: &ConnectParams) -> Result<Accepted, SetupError> {
+pub async fn set_up(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Result<Accepted, SetupError> {
     let decoded = match &params.subscriptions {
         Some(text) => Some(
             serde_json::from_str::<Value>(text)
@@ -72,55 +76,72 @@ pub fn set_up(app: &Shared, params: &ConnectParams) -> Result<Accepted, SetupErr
         ),
         None => None,
     };
-    let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref())?;
+    let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref()).await?;
     let manual = match (&decoded, &params.subscriptions) {
         (Some(v), Some(text)) => parse_value(v, text)
             .map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?,
         _ => Vec::new(),
     };
+    privileged(app, &manual, claims.as_ref())?;
     let subscriptions = subscription::dedup(jwt_subs.into_iter().chain(manual).collect());
-    if params.subscriptions.is_some() {
+    if let Some(list) = &decoded {
         let tokens: Vec<&str> = params.jwt.as_deref().into_iter().collect();
-        if !app.config.subscription_check.allows(&app.config.jwt, &tokens) {
+        let request = || CheckRequest {
+            body: serde_json::json!({ "subscriptions": list }).to_string(),
+            content_type: "application/json; charset=utf-8".into(),
+            authorization: params.jwt.as_ref().map(|t| format!("Bearer {t}")),
+        };
+        if app.auth.check(&app.config.subscription_check, &tokens, request).await != Decision::Allow {
             return Err(SetupError::Denied);
         }
     }
     if !app.limit.try_acquire() {
         return Err(SetupError::RateLimited);
     }
-    let session = claims.as_ref().and_then(|c| app.config.jwt.session_of(c)).map(str::to_string);
-    Ok(Accepted { subscriptions, session })
+    Ok(Accepted { subscriptions, info: info(app, claims.as_ref(), user_agent) })
 }
 
-/// Validates a new long-polling session: rate limit first, no subscription check.
-pub fn set_up_longpoll(app: &Shared, params: &ConnectParams) -> Result<Accepted, SetupError> {
+/// Validates a new long-polling session: rate limit first, no subscription
+/// check (as RIG), but the privileged-user rule applies as everywhere.
+pub async fn set_up_longpoll(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Result<Accepted, SetupError> {
     if !app.limit.try_acquire() {
         return Err(SetupError::RateLimited);
     }
-    let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref())?;
+    let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref()).await?;
     let manual = subscription::parse_param(params.subscriptions.as_deref().unwrap_or(""))
         .map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?;
+    privileged(app, &manual, claims.as_ref())?;
     let subscriptions = subscription::dedup(jwt_subs.into_iter().chain(manual).collect());
-    let session = claims.as_ref().and_then(|c| app.config.jwt.session_of(c)).map(str::to_string);
-    Ok(Accepted { subscriptions, session })
+    Ok(Accepted { subscriptions, info: info(app, claims.as_ref(), user_agent) })
+}
+
+fn privileged(app: &Shared, subs: &[Subscription], claims: Option<&Value>) -> Result<(), SetupError> {
+    app.auth.privileges.check(subs, claims, app.hub.extractors()).map_err(|reason| {
+        tracing::debug!(%reason, "Subscription refused.");
+        SetupError::Denied
+    })
+}
+
+fn info(app: &Shared, claims: Option<&Value>, user_agent: Option<String>) -> ConnInfo {
+    ConnInfo {
+        session: claims.and_then(|c| app.auth.jwt.session_of(c)).map(str::to_string),
+        user: claims.and_then(|c| app.auth.privileges.user_of(c)),
+        user_agent,
+    }
 }
 
 /// JWT-inferred subscriptions and the verified claims, or RIG's 400 text.
-fn jwt_subscriptions(app: &Shared, jwt: Option<&str>) -> Result<(Vec<Subscription>, Option<Value>), SetupError> {
+async fn jwt_subscriptions(app: &Shared, jwt: Option<&str>) -> Result<(Vec<Subscription>, Option<Value>), SetupError> {
     let Some(jwt) = jwt else { return Ok((Vec::new(), None)) };
     let claims = app
-        .config
-        .jwt
+        .auth
         .verify(jwt)
+        .await
         .map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: could not decode JWT: {e}")))?;
     Ok((app.hub.infer_subscriptions(&claims), Some(claims)))
 }
 
-/// Which transport a connection uses, for logs.
-pub fn name(t: Transport) -> &'static str {
-    match t {
-        Transport::Sse => "SSE",
-        Transport::Ws => "WebSocket",
-        Transport::LongPolling => "long-polling",
-    }
+/// The request's `User-Agent`, for presence.
+pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect())
 }

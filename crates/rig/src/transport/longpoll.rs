@@ -26,7 +26,7 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, heade
         .and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
     match existing {
         Some((id, buffer)) => poll(&app, id, buffer, &headers).await,
-        None => start(&app, &ConnectParams::from_query(query.as_deref())),
+        None => start(&app, &ConnectParams::from_query(query.as_deref()), connect::user_agent(&headers)).await,
     }
 }
 
@@ -42,8 +42,8 @@ pub async fn options(State(app): State<Shared>) -> Response {
 
 /// A new session: its buffer starts with `rig.connection.create` and
 /// `rig.subscriptions_set`; the answer itself is just `"ok"` and the cookies.
-fn start(app: &Shared, params: &ConnectParams) -> Response {
-    let accepted = match connect::set_up_longpoll(app, params) {
+async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Response {
+    let accepted = match connect::set_up_longpoll(app, params, user_agent).await {
         Ok(a) => a,
         Err(SetupError::RateLimited) => return json_error(StatusCode::TOO_MANY_REQUESTS, SetupError::RateLimited.message()),
         Err(e) => {
@@ -57,7 +57,7 @@ fn start(app: &Shared, params: &ConnectParams) -> Response {
     let buffer = Arc::new(LpBuffer::new(app.config.longpoll_buffer));
     buffer.push(Arc::new(hub::connection_create_frame(&token)));
     buffer.push(Arc::new(hub::subscriptions_set_frame(&accepted.subscriptions)));
-    app.hub.register(id, Transport::LongPolling, Sink::Poll(buffer), accepted.subscriptions, accepted.session.as_deref());
+    app.hub.register(id, Transport::LongPolling, Sink::Poll(buffer), accepted.subscriptions, accepted.info);
     respond(app, &token, "first_event", "\"ok\"".into())
 }
 

@@ -6,7 +6,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 use axum::{
     body::Body,
     extract::{RawQuery, State},
-    http::{header, StatusCode},
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use bytes::{Bytes, BytesMut};
@@ -27,9 +27,9 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// `/_rig/v1/connection/sse` (any method, as RIG).
-pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
     let params = ConnectParams::from_query(query.as_deref());
-    let accepted = match connect::set_up(&app, &params) {
+    let accepted = match connect::set_up(&app, &params, connect::user_agent(&headers)).await {
         Ok(a) => a,
         Err(e) => {
             let status = if e == SetupError::RateLimited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
@@ -43,7 +43,7 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery) -> Re
     for frame in [hub::connection_create_frame(&token), hub::subscriptions_set_frame(&accepted.subscriptions)] {
         let _ = tx.try_send(Outgoing::Frame(Arc::new(frame)));
     }
-    app.hub.register(id, Transport::Sse, Sink::Stream(tx), accepted.subscriptions, accepted.session.as_deref());
+    app.hub.register(id, Transport::Sse, Sink::Stream(tx), accepted.subscriptions, accepted.info);
     let guard = ConnGuard::new(&app, id);
     let body = Body::from_stream(frames(rx, guard, app.config.heartbeat_interval));
     (

@@ -8,7 +8,7 @@ use axum::{
         ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
         RawQuery, State,
     },
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -33,6 +33,7 @@ const TWO_WAY: &str = "This WebSocket endpoint cannot be used for two-way commun
 pub async fn handler(
     State(app): State<Shared>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {
@@ -40,7 +41,7 @@ pub async fn handler(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("expected a WebSocket upgrade: {e}")).into_response(),
     };
     let params = ConnectParams::from_query(query.as_deref());
-    let setup = connect::set_up(&app, &params);
+    let setup = connect::set_up(&app, &params, connect::user_agent(&headers)).await;
     upgrade.on_upgrade(move |socket| async move {
         match setup {
             Ok(accepted) => run(socket, app, accepted).await,
@@ -78,7 +79,7 @@ async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
     for frame in [hub::connection_create_frame(&token), hub::subscriptions_set_frame(&accepted.subscriptions)] {
         let _ = tx.try_send(Outgoing::Frame(Arc::new(frame)));
     }
-    app.hub.register(id, Transport::Ws, Sink::Stream(tx), accepted.subscriptions, accepted.session.as_deref());
+    app.hub.register(id, Transport::Ws, Sink::Stream(tx), accepted.subscriptions, accepted.info);
     let _guard = ConnGuard::new(&app, id);
     let every = app.config.heartbeat_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);

@@ -1,0 +1,56 @@
+//! The session blacklist: session ids with an expiry. Grow-only with TTL, so
+//! re-adding only ever extends an entry (and replicas can merge by max expiry).
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crate::hub::lock;
+
+/// Blacklisted session ids and when each entry expires.
+#[derive(Debug, Default)]
+pub struct Blacklist {
+    entries: Mutex<HashMap<String, Instant>>,
+}
+
+impl Blacklist {
+    /// Adds `session` for `ttl`; an existing longer entry is kept.
+    pub fn add(&self, session: &str, ttl: Duration) {
+        let until = Instant::now() + ttl;
+        let mut entries = lock(&self.entries);
+        let e = entries.entry(session.to_string()).or_insert(until);
+        *e = (*e).max(until);
+    }
+
+    /// True while `session` is blacklisted and not expired.
+    pub fn contains(&self, session: &str) -> bool {
+        lock(&self.entries).get(session).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Drops expired entries; returns how many remain.
+    pub fn purge(&self) -> usize {
+        let now = Instant::now();
+        let mut entries = lock(&self.entries);
+        entries.retain(|_, until| *until > now);
+        entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_re_adding_extends() {
+        let b = Blacklist::default();
+        b.add("a", Duration::from_millis(0));
+        assert!(!b.contains("a"));
+        b.add("a", Duration::from_secs(60));
+        b.add("a", Duration::from_millis(0));
+        assert!(b.contains("a"), "a shorter re-add does not shorten");
+        assert!(!b.contains("b"));
+        assert_eq!(b.purge(), 1);
+    }
+}
