@@ -3,11 +3,11 @@
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
     Router,
 };
 
-use super::{events, inbound::health};
+use super::{blacklist, events, inbound::health, openapi, presence};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
@@ -15,6 +15,16 @@ pub fn router(app: Shared) -> Router {
         .route("/health", get(health))
         .route("/v3/messages", post(events::internal))
         .route("/v2/messages", post(events::internal))
+        .route("/v3/session-blacklist", post(blacklist::add))
+        .route("/v2/session-blacklist", post(blacklist::add))
+        .route("/v3/session-blacklist/{session}", get(blacklist::status))
+        .route("/v2/session-blacklist/{session}", get(blacklist::status))
+        .route("/v3/users", get(presence::users))
+        .route("/v3/users/{user}/connections", get(presence::user_connections))
+        .route("/v3/sessions/{session}/connections", get(presence::session_connections))
+        .route("/v3/sessions/{session}", delete(presence::end_session))
+        .route("/openapi.json", get(openapi::document))
+        .route("/swagger-ui/rig_api_swagger.json", get(openapi::document))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
         .with_state(app)

@@ -1,10 +1,13 @@
 //! The two HTTP surfaces: [`inbound`] (frontends, default port 4000) and
 //! [`internal`] (management, default port 4010), and the handlers they share.
 
+pub mod blacklist;
 pub mod body;
 pub mod error;
 pub mod events;
 pub mod fallback;
 pub mod inbound;
 pub mod internal;
+pub mod openapi;
+pub mod presence;
 pub mod subscriptions;

@@ -3,6 +3,9 @@
 //! client that keeps its cookies).
 #![allow(dead_code)]
 
+pub mod http_server;
+pub mod keys;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

@@ -1,0 +1,136 @@
+//! `POST /v3/session-blacklist` and `GET /v3/session-blacklist/{sessionId}`
+//! (also under `/v2`): RIG's validation order and texts, `location` header,
+//! and the effect: every live connection of the session is closed at once and
+//! tokens of it are refused from now on.
+
+use std::time::Duration;
+
+use axum::{
+    body::Body,
+    extract::{Path, RawQuery, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value};
+
+use super::{body, error::json_error};
+use crate::app::Shared;
+
+/// `POST .../session-blacklist`.
+pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
+    let mut r = match params(&app, query.as_deref(), &headers, body).await {
+        Err(r) => r,
+        Ok(params) => match parse(&params) {
+            Err(msg) => json_error(StatusCode::BAD_REQUEST, &msg),
+            Ok((session, ttl)) => {
+                app.auth.blacklist.add(&session, ttl);
+                let killed = app.hub.kill_session(&session);
+                tracing::info!(session_connections = killed, "Session blacklisted.");
+                created(&format!("{}/{}", uri.path().trim_end_matches('/'), session))
+            }
+        },
+    };
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+/// `GET .../session-blacklist/{sessionId}`: 200 `{}` while blacklisted, else 404.
+pub async fn status(State(app): State<Shared>, Path(session): Path<String>) -> Response {
+    let mut r = if app.auth.blacklist.contains(&session) {
+        json_ok(StatusCode::OK)
+    } else {
+        json_error(StatusCode::NOT_FOUND, "Not found.")
+    };
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+fn created(location: &str) -> Response {
+    let mut r = json_ok(StatusCode::CREATED);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn json_ok(status: StatusCode) -> Response {
+    let mut r = (status, "{}").into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r
+}
+
+/// Query parameters merged with a JSON or form body (body wins), as Phoenix does.
+async fn params(app: &Shared, query: Option<&str>, headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Response> {
+    let mut out: Map<String, Value> =
+        form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+    let body = body::read(body, app.config.max_body_bytes).await?;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let bad_request = |status| {
+        let mut r = (status, r#"{"errors":{"detail":"Bad request"}}"#).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        r
+    };
+    match essence.as_str() {
+        _ if body.is_empty() => {}
+        "application/json" => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => out.extend(m),
+            Ok(other) => {
+                out.insert("_json".into(), other);
+            }
+            Err(_) => return Err(bad_request(StatusCode::BAD_REQUEST)),
+        },
+        "application/x-www-form-urlencoded" => {
+            out.extend(form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))));
+        }
+        _ => return Err(bad_request(StatusCode::UNSUPPORTED_MEDIA_TYPE)),
+    }
+    Ok(out)
+}
+
+/// `sessionId` first, then `validityInSeconds`, with RIG's messages.
+fn parse(p: &Map<String, Value>) -> Result<(String, Duration), String> {
+    let session = match p.get("sessionId") {
+        None => return Err("Missing value for \"sessionId\"".into()),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(other) => return Err(format!("Expected non-empty string, got {other}")),
+    };
+    let seconds: f64 = match p.get("validityInSeconds") {
+        None => return Err("Missing value for \"validityInSeconds\"".into()),
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(Value::String(s)) if s.is_empty() => return Err(format!("Expected a positive number, got {:?}", s)),
+        Some(Value::String(s)) => match s.parse::<i64>() {
+            Ok(n) => n as f64,
+            Err(_) => return Err(format!("Expected a number, got {s:?}")),
+        },
+        Some(other) => return Err(format!("Expected a number, got {other}")),
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        let shown = p.get("validityInSeconds").map(Value::to_string).unwrap_or_default();
+        return Err(format!("Expected a positive number, got {shown}"));
+    }
+    Ok((session, Duration::from_secs_f64(seconds.min(1e10))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(v: Value) -> Result<(String, Duration), String> {
+        parse(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn validates_like_rig() {
+        assert_eq!(p(json!({})).unwrap_err(), "Missing value for \"sessionId\"");
+        assert_eq!(p(json!({"sessionId": ""})).unwrap_err(), "Expected non-empty string, got \"\"");
+        assert_eq!(p(json!({"sessionId": 123})).unwrap_err(), "Expected non-empty string, got 123");
+        assert_eq!(p(json!({"sessionId": "a"})).unwrap_err(), "Missing value for \"validityInSeconds\"");
+        assert_eq!(p(json!({"sessionId": "a", "validityInSeconds": "abc"})).unwrap_err(), "Expected a number, got \"abc\"");
+        assert_eq!(p(json!({"sessionId": "a", "validityInSeconds": 0})).unwrap_err(), "Expected a positive number, got 0");
+        assert_eq!(p(json!({"sessionId": "a", "validityInSeconds": -5})).unwrap_err(), "Expected a positive number, got -5");
+        assert_eq!(p(json!({"sessionId": "a", "validityInSeconds": "60"})).unwrap().1, Duration::from_secs(60));
+        assert_eq!(p(json!({"sessionId": "a", "validityInSeconds": 1.5})).unwrap().1, Duration::from_millis(1500));
+    }
+}
