@@ -104,16 +104,20 @@ async fn blacklisting_closes_sse_ws_and_a_pending_long_poll_at_once_and_refuses_
     ws_greeted(&mut ws).await;
     let lp = LpClient::new(rig.url(&format!("/_rig/v1/connection/longpolling?jwt={token}")));
     lp.get().await;
-    lp.poll().await;
+    let lp_token = lp.poll().await[0]["data"]["connection_token"].as_str().unwrap().to_string();
+    let lp_buffer = rig.app.state.hub.lp_buffer(rig.app.state.open_token(&lp_token).unwrap()).unwrap();
     let pending = tokio::spawn(async move {
         let events = lp.poll().await;
         (events, Instant::now())
     });
     let mut bystander = SseClient::connect(&rig.url(&sse_path(&format!("?jwt={bystander_token}")))).await;
     bystander.greeted().await;
-    // Wait until the long-poll is parked on the server (its session is listed and it has not returned).
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!pending.is_finished());
+    // Wait until the long-poll is parked on the server.
+    let deadline = Instant::now() + PATIENCE;
+    while lp_buffer.waiting() == 0 {
+        assert!(Instant::now() < deadline, "the poll never reached the server");
+        tokio::task::yield_now().await;
+    }
 
     let started = Instant::now();
     let (status, _, _) = post_json(&rig, rig.api_url("/v3/session-blacklist"), json!({"sessionId": "victim", "validityInSeconds": 60})).await;

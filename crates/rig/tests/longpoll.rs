@@ -51,19 +51,19 @@ async fn a_waiting_poll_is_answered_as_soon_as_an_event_arrives() {
     let rig = TestRig::start(&[("RIG_LONGPOLL_WAIT_MS", "20000")]).await;
     let lp = LpClient::new(lp_url(&rig, &format!("?subscriptions={}", enc(r#"[{"eventType":"greeting"}]"#))));
     lp.get().await;
-    lp.poll().await;
-    let started = std::time::Instant::now();
+    let token = lp.poll().await[0]["data"]["connection_token"].as_str().unwrap().to_string();
+    let buffer = rig.app.state.hub.lp_buffer(rig.app.state.open_token(&token).unwrap()).unwrap();
     let waiting = tokio::spawn(async move { lp.poll().await });
-    // The poll is parked once the server has seen the request; publish until it returns.
-    let mut n = 0;
-    while !waiting.is_finished() && n < 100 {
-        n += 1;
-        rig.publish(&greeting(&format!("e{n}"), json!({}))).await;
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while buffer.waiting() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the poll never reached the server");
+        tokio::task::yield_now().await;
     }
+    let published = std::time::Instant::now();
+    rig.publish(&greeting("now", json!({}))).await;
     let events = waiting.await.unwrap();
-    assert!(!events.is_empty());
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(events[0]["id"], "now");
+    assert!(published.elapsed() < std::time::Duration::from_secs(2), "answered on arrival, not at the 20 s timeout");
 }
 
 #[tokio::test]

@@ -3,7 +3,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -81,6 +84,8 @@ pub struct LpBuffer {
     inner: Mutex<LpInner>,
     notify: Notify,
     capacity: usize,
+    /// Polls currently parked waiting for frames (observability, tests).
+    waiting: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -104,6 +109,7 @@ impl LpBuffer {
             inner: Mutex::new(LpInner { frames: VecDeque::new(), last_poll: Instant::now(), closed: false }),
             notify: Notify::new(),
             capacity,
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -150,8 +156,21 @@ impl LpBuffer {
         Some(PollResult { frames: inner.frames.range(start..).cloned().collect(), last_event_id })
     }
 
+    /// Number of polls parked right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Waits up to `wait` for frames after `cursor`.
     pub async fn poll(&self, cursor: &str, wait: Duration) -> PollResult {
+        struct Parked<'a>(&'a AtomicUsize);
+        impl Drop for Parked<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _parked = Parked(&self.waiting);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.notify.notified();
