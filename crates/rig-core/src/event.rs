@@ -102,7 +102,7 @@ impl CloudEvent {
         let id = scalar_text(obj.get(id_key)).ok_or(EventError::MissingAttribute(id_key))?;
         if spec == SpecVersion::V10 {
             for attr in ["type", "id", "source"] {
-                if !obj.get(attr).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+                if obj.get(attr).and_then(Value::as_str).is_none_or(str::is_empty) {
                     return Err(EventError::MissingAttribute(attr));
                 }
             }

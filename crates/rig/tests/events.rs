@@ -88,7 +88,8 @@ async fn bad_events_get_clear_errors_and_nothing_is_delivered() {
     let rig = TestRig::start(&[("RIG_MAX_BODY_BYTES", "2048")]).await;
     let mut sse = subscriber(&rig, "greeting").await;
     let url = rig.url("/_rig/v1/events");
-    let cases: Vec<(Vec<(&str, &str)>, String, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![("content-type", "application/json")], r#"{"specversion":"0.2","type":"greeting"}"#.into(), 400, "does not look like a CloudEvent"),
         (vec![("content-type", "application/json")], r#"{"cloudEventsVersion":"0.1","eventType":"greeting"}"#.into(), 400, "does not look like a CloudEvent"),
         (vec![("content-type", "application/json")], r#"{"type":"greeting","id":"1"}"#.into(), 400, "does not look like a CloudEvent"),

@@ -1,7 +1,7 @@
 //! Server-Sent Events: `event:`/`data:` frames, `: heartbeat` comments, and
 //! `rig.session_killed` before the stream ends on a blacklist.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, time::Duration};
 
 use axum::{
     body::Body,
@@ -14,12 +14,12 @@ use tokio::{sync::mpsc, time::MissedTickBehavior};
 
 use super::{
     connect::{self, ConnectParams, SetupError},
-    ConnGuard,
+    open_stream, ConnGuard,
 };
 use crate::{
     app::Shared,
     http::error::json_error,
-    hub::{self, CloseReason, Frame, Outgoing, Sink, Transport},
+    hub::{CloseReason, Frame, Outgoing, Transport},
 };
 
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
@@ -36,15 +36,7 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, heade
             return json_error(status, e.message()).into_response();
         }
     };
-    let (tx, rx) = mpsc::channel(app.config.outbox_capacity);
-    let id = app.hub.new_id();
-    let token = app.seal_token(id);
-    // Greeting frames go in before registration, so no event can overtake them.
-    for frame in [hub::connection_create_frame(&token), hub::subscriptions_set_frame(&accepted.subscriptions)] {
-        let _ = tx.try_send(Outgoing::Frame(Arc::new(frame)));
-    }
-    app.hub.register(id, Transport::Sse, Sink::Stream(tx), accepted.subscriptions, accepted.info);
-    let guard = ConnGuard::new(&app, id);
+    let (rx, guard) = open_stream(&app, Transport::Sse, accepted);
     let body = Body::from_stream(frames(rx, guard, app.config.heartbeat_interval));
     (
         [

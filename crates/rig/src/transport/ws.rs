@@ -1,7 +1,6 @@
 //! WebSocket: one text frame per event, pings as heartbeats, server-only
 //! (a client data frame closes the connection, as RIG).
 
-use std::sync::Arc;
 
 use axum::{
     extract::{
@@ -12,16 +11,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use tokio::{sync::mpsc, time::MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 
 use super::{
     connect::{self, Accepted, ConnectParams, SetupError},
-    ConnGuard,
+    open_stream,
 };
 use crate::{
     app::Shared,
     http::error::json_error,
-    hub::{self, CloseReason, Outgoing, Sink, Transport},
+    hub::{CloseReason, Outgoing, Transport},
 };
 
 /// Close code for every server-side close (RIG uses 1000 throughout).
@@ -73,14 +72,7 @@ async fn close(mut socket: WebSocket, reason: &str) {
 }
 
 async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
-    let (tx, mut rx) = mpsc::channel(app.config.outbox_capacity);
-    let id = app.hub.new_id();
-    let token = app.seal_token(id);
-    for frame in [hub::connection_create_frame(&token), hub::subscriptions_set_frame(&accepted.subscriptions)] {
-        let _ = tx.try_send(Outgoing::Frame(Arc::new(frame)));
-    }
-    app.hub.register(id, Transport::Ws, Sink::Stream(tx), accepted.subscriptions, accepted.info);
-    let _guard = ConnGuard::new(&app, id);
+    let (mut rx, _guard) = open_stream(&app, Transport::Ws, accepted);
     let every = app.config.heartbeat_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
