@@ -9,7 +9,7 @@ use crate::{
     auth::Auth,
     config::Config,
     http::{inbound, internal},
-    hub::{ConnId, Hub},
+    hub::{ConnId, Hub, Window},
     limit::ConnectionLimit,
     token::{random_u64, TokenCodec, TokenIds},
 };
@@ -32,7 +32,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
         Ok(AppState {
-            hub: Hub::new(config.extractors.clone()),
+            hub: Hub::with_window(config.extractors.clone(), Window::new(config.resume_window, config.resume_max_age)),
             auth: Auth::new(&config),
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),

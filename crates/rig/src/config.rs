@@ -6,6 +6,7 @@ use std::{collections::HashMap, net::IpAddr, path::Path, time::Duration};
 
 use rig_core::ExtractorConfig;
 
+use crate::hub::SlowPolicy;
 use crate::auth::{
     check::CheckMode,
     jwt::JwtConfig,
@@ -58,7 +59,10 @@ pub const VARS: &[Var] = &[
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
     ours("RIG_BIND_ADDRESS", "0.0.0.0", "Address both ports bind to."),
     ours("RIG_MAX_BODY_BYTES", "1048576", "Largest request body accepted on either port; larger gets 413."),
-    ours("RIG_OUTBOX_CAPACITY", "256", "Frames queued per SSE/WS connection before new ones are dropped (slow client)."),
+    ours("RIG_OUTBOX_CAPACITY", "256", "Frames queued per SSE/WS connection before the slow-client policy applies."),
+    ours("RIG_SLOW_CLIENT_POLICY", "drop_oldest", "Full outbox: drop_oldest (count it, send rig.events_missed) or disconnect (rig.connection_closed / WS 1013)."),
+    ours("RIG_RESUME_WINDOW", "10000", "Recent events kept for clients resuming with Last-Event-ID / last_event_id; 0 disables resuming."),
+    ours("RIG_RESUME_MAX_AGE_MS", "300000", "Events older than this leave the resume window."),
     ours("RIG_HEARTBEAT_INTERVAL_MS", "15000", "Idle heartbeat period: SSE comment, WebSocket ping."),
     ours("RIG_LONGPOLL_BUFFER", "200", "Events kept per long-polling session."),
     ours("RIG_LONGPOLL_WAIT_MS", "5000", "How long a poll waits for an event before answering with none."),
@@ -108,6 +112,9 @@ pub struct Config {
     pub log_json: bool,
     pub max_body_bytes: usize,
     pub outbox_capacity: usize,
+    pub slow_client_policy: SlowPolicy,
+    pub resume_window: usize,
+    pub resume_max_age: Duration,
     pub heartbeat_interval: Duration,
     pub longpoll_buffer: usize,
     pub longpoll_wait: Duration,
@@ -203,6 +210,9 @@ impl Config {
             }),
             max_body_bytes: r.num("RIG_MAX_BODY_BYTES"),
             outbox_capacity: r.parse("RIG_OUTBOX_CAPACITY", positive),
+            slow_client_policy: r.parse("RIG_SLOW_CLIENT_POLICY", SlowPolicy::parse),
+            resume_window: r.num("RIG_RESUME_WINDOW"),
+            resume_max_age: r.millis("RIG_RESUME_MAX_AGE_MS"),
             heartbeat_interval: Duration::from_millis(r.parse("RIG_HEARTBEAT_INTERVAL_MS", positive)),
             longpoll_buffer: r.parse("RIG_LONGPOLL_BUFFER", positive),
             longpoll_wait: r.millis("RIG_LONGPOLL_WAIT_MS"),

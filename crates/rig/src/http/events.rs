@@ -70,7 +70,8 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
             return json_error(status, "Submission denied.");
         }
     }
-    app.hub.publish(&event);
+    let event = std::sync::Arc::new(event);
+    app.hub.publish(event.clone());
     accepted(&event)
 }
 

@@ -23,19 +23,25 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Encodes a validated event.
+    /// Encodes a validated event; its SSE frame carries `id: <event id>` so a
+    /// browser's `EventSource` hands it back as `Last-Event-ID` on reconnect.
     pub fn from_event(event: &CloudEvent) -> Frame {
-        Frame::encode(event.id(), event.event_type(), event.json().clone())
+        Frame::encode(event.id(), event.event_type(), event.json().clone(), Some(event.id()))
     }
 
-    fn encode(id: &str, event_type: &str, json: Bytes) -> Frame {
+    fn encode(id: &str, event_type: &str, json: Bytes, sse_id: Option<&str>) -> Frame {
         let ws = Utf8Bytes::try_from(json.clone()).expect("event JSON was parsed from UTF-8 or serialised by us");
-        Frame { id: id.into(), sse: sse_frame(event_type, &json), json, ws }
+        Frame { id: id.into(), sse: sse_frame(event_type, sse_id, &json), json, ws }
     }
 
     /// A RIG-generated CloudEvent 0.2 (`rig.connection.create`, ...); `data`
     /// is left out entirely when `None`, as for `rig.session_killed`.
     pub fn system(event_type: &str, data: Option<Value>) -> Frame {
+        Frame::system_with_cursor(event_type, data, None)
+    }
+
+    /// A RIG event whose SSE frame sets the client's resume cursor to `cursor`.
+    pub fn system_with_cursor(event_type: &str, data: Option<Value>, cursor: Option<&str>) -> Frame {
         let id = uuid_v4();
         let mut m = Map::new();
         if let Some(data) = data {
@@ -48,19 +54,25 @@ impl Frame {
         m.insert("type".into(), json!(event_type));
         // serde_json's map is ordered by key, which is RIG's (alphabetical) order.
         let json = Bytes::from(serde_json::to_vec(&Value::Object(m)).expect("a Value always serialises"));
-        Frame::encode(&id, event_type, json)
+        Frame::encode(&id, event_type, json, cursor)
     }
 }
 
 /// SSE encoding: one `data:` line per line of the JSON text (which may contain
 /// newlines when a publisher pretty-printed it). The event name is kept on one line.
-fn sse_frame(event_type: &str, json: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(json.len() + event_type.len() + 24);
+fn sse_frame(event_type: &str, id: Option<&str>, json: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(json.len() + event_type.len() + id.map_or(0, str::len) + 32);
     out.put_slice(b"event: ");
     for b in event_type.bytes() {
         out.put_u8(if b == b'\n' || b == b'\r' { b' ' } else { b });
     }
     out.put_u8(b'\n');
+    // An id with a line break or NUL cannot be an SSE id; such events get none.
+    if let Some(id) = id.filter(|i| !i.is_empty() && !i.contains(['\n', '\r', '\0'])) {
+        out.put_slice(b"id: ");
+        out.put_slice(id.as_bytes());
+        out.put_u8(b'\n');
+    }
     let mut rest = json;
     loop {
         let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
@@ -123,8 +135,11 @@ mod tests {
 
     #[test]
     fn sse_splits_lines_and_ends_with_blank_line() {
-        let f = sse_frame("greeting", b"{\n\"a\": 1\r\n}");
+        let f = sse_frame("greeting", None, b"{\n\"a\": 1\r\n}");
         assert_eq!(&f[..], b"event: greeting\ndata: {\ndata: \"a\": 1\ndata: }\n\n");
+        let f = sse_frame("greeting", Some("e-1"), b"{}");
+        assert_eq!(&f[..], b"event: greeting\nid: e-1\ndata: {}\n\n");
+        assert_eq!(&sse_frame("t", Some("bad\nid"), b"{}")[..], b"event: t\ndata: {}\n\n");
     }
 
     #[test]

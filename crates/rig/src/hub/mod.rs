@@ -1,11 +1,16 @@
 //! The connection hub: a sharded registry of live connections, the subscription
 //! index, sessions, and fan-out.
 //!
-//! Lock order, where two are held: a registry shard, then the index. Publishing
-//! holds the index (read) and a shard never at the same time.
+//! Lock order, where several are held: the resume window, then a registry
+//! shard, then the index. Publishing appends to the window and matches under
+//! the window lock, then delivers shard by shard; registration happens under
+//! the window lock too, so every event is either replayed to a resuming
+//! connection or delivered to it live, never both and never neither.
 
 pub mod frame;
+pub mod lp_buffer;
 pub mod outbox;
+pub mod window;
 
 use std::{
     collections::HashMap,
@@ -21,7 +26,9 @@ use serde_json::Value;
 
 pub use self::{
     frame::Frame,
-    outbox::{CloseReason, Delivery, LpBuffer, Outgoing, Sink},
+    lp_buffer::LpBuffer,
+    outbox::{CloseReason, Delivery, Item, Outbox, Sink, SlowPolicy},
+    window::Window,
 };
 
 /// Identifies a connection on this node (random, so ids do not leak counts).
@@ -76,7 +83,11 @@ pub struct ConnView {
 pub struct HubStats {
     pub events_published: AtomicU64,
     pub frames_queued: AtomicU64,
+    /// Frames a slow client did not get (dropped oldest, or cleared on disconnect).
     pub frames_dropped: AtomicU64,
+    pub slow_disconnects: AtomicU64,
+    pub frames_replayed: AtomicU64,
+    pub resumes_outside_window: AtomicU64,
 }
 
 /// The registry of this node's connections.
@@ -85,7 +96,18 @@ pub struct Hub {
     shards: Box<[Mutex<HashMap<ConnId, Conn>>]>,
     index: RwLock<SubscriptionIndex<ConnId>>,
     sessions: Mutex<HashMap<Box<str>, Vec<ConnId>>>,
+    window: Mutex<Window>,
     pub stats: HubStats,
+}
+
+/// What a new connection is sent before live events: its greeting, built once
+/// the resume cursor of "now" is known, and where to resume from.
+pub struct Opening<'a> {
+    /// Builds the greeting frames; gets the id of the newest event (a cursor
+    /// meaning "nothing missed yet"), which is `None` when resuming.
+    pub greet: &'a dyn Fn(Option<&str>) -> Vec<Frame>,
+    /// The id of the last event the client got (`Last-Event-ID`), if resuming.
+    pub resume_from: Option<&'a str>,
 }
 
 /// Locks a mutex; a panic elsewhere must not take the whole hub down with it.
@@ -98,8 +120,14 @@ fn shard_of(id: ConnId) -> usize {
 }
 
 impl Hub {
+    /// A hub without a resume window.
     pub fn new(extractors: ExtractorConfig) -> Self {
+        Hub::with_window(extractors, Window::new(0, std::time::Duration::ZERO))
+    }
+
+    pub fn with_window(extractors: ExtractorConfig, window: Window) -> Self {
         Hub {
+            window: Mutex::new(window),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             index: RwLock::new(SubscriptionIndex::new(extractors.clone())),
             extractors,
@@ -127,8 +155,51 @@ impl Hub {
         }
     }
 
+    /// Adds a connection: queues its greeting, replays what it missed when it
+    /// resumes (or tells it that it missed some), then registers it for live events.
+    pub fn open(&self, id: ConnId, transport: Transport, sink: Sink, subs: Vec<Subscription>, info: ConnInfo, opening: Opening) {
+        let mut window = lock(&self.window);
+        let head = if opening.resume_from.is_some() { None } else { window.head_id() };
+        for frame in (opening.greet)(head) {
+            sink.deliver(&Arc::new(frame));
+        }
+        if let Some(cursor) = opening.resume_from {
+            self.replay(&mut window, cursor, &sink, &subs);
+        }
+        self.register(id, transport, sink, subs, info);
+        drop(window);
+    }
+
+    /// Adds a connection with no greeting and no resume (benchmarks, tools).
+    pub fn open_plain(&self, id: ConnId, transport: Transport, sink: Sink, subs: Vec<Subscription>) {
+        let _window = lock(&self.window);
+        self.register(id, transport, sink, subs, ConnInfo::default());
+    }
+
+    /// Queues the window's events after `cursor` that match `subs`, or a
+    /// `rig.events_missed` notice when the cursor is outside the window.
+    fn replay(&self, window: &mut Window, cursor: &str, sink: &Sink, subs: &[Subscription]) {
+        let Some(entries) = window.since(cursor) else {
+            self.stats.resumes_outside_window.fetch_add(1, Ordering::Relaxed);
+            let data = serde_json::json!({ "reason": "resume_window", "last_event_id": cursor });
+            sink.deliver(&Arc::new(Frame::system("rig.events_missed", Some(data))));
+            return;
+        };
+        let mut own = SubscriptionIndex::new(self.extractors.clone());
+        own.set(0u8, subs);
+        let mut hit = Vec::with_capacity(1);
+        for e in entries {
+            hit.clear();
+            own.matches(e.event.event_type(), e.event.value(), &mut hit);
+            if !hit.is_empty() {
+                sink.deliver_unbounded(&e.frame);
+                self.stats.frames_replayed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Adds a connection whose outbox already holds its greeting frames.
-    pub fn register(&self, id: ConnId, transport: Transport, sink: Sink, subs: Vec<Subscription>, info: ConnInfo) {
+    fn register(&self, id: ConnId, transport: Transport, sink: Sink, subs: Vec<Subscription>, info: ConnInfo) {
         let sessions: Vec<Box<str>> = info.session.map(Into::into).into_iter().collect();
         self.add_to_sessions(id, &sessions);
         let conn = Conn {
@@ -220,16 +291,30 @@ impl Hub {
         killed
     }
 
-    /// Fans an event out to every matching connection, each at most once.
-    /// Returns the number of connections it was queued for.
-    pub fn publish(&self, event: &CloudEvent) -> usize {
+    /// Fans an event out to every matching connection, each at most once, and
+    /// remembers it for resuming clients. Returns the number of connections it
+    /// was queued for.
+    pub fn publish(&self, event: impl Into<Arc<CloudEvent>>) -> usize {
+        let event = event.into();
         self.stats.events_published.fetch_add(1, Ordering::Relaxed);
         let mut targets = Vec::new();
-        self.index.read().unwrap_or_else(PoisonError::into_inner).matches(event.event_type(), event.value(), &mut targets);
+        let frame = {
+            let mut window = lock(&self.window);
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            index.matches(event.event_type(), event.value(), &mut targets);
+            drop(index);
+            if window.enabled() {
+                let frame = Arc::new(Frame::from_event(&event));
+                window.push(event.clone(), frame.clone());
+                Some(frame)
+            } else {
+                None
+            }
+        };
         if targets.is_empty() {
             return 0;
         }
-        let frame = Arc::new(Frame::from_event(event));
+        let frame = frame.unwrap_or_else(|| Arc::new(Frame::from_event(&event)));
         self.deliver(&mut targets, &frame)
     }
 
@@ -251,13 +336,20 @@ impl Hub {
     }
 
     fn count(&self, d: Delivery) -> bool {
+        let s = &self.stats;
         match d {
             Delivery::Queued => {
-                self.stats.frames_queued.fetch_add(1, Ordering::Relaxed);
+                s.frames_queued.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Delivery::Dropped => {
-                self.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            Delivery::DroppedOldest => {
+                s.frames_queued.fetch_add(1, Ordering::Relaxed);
+                s.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Delivery::Disconnected => {
+                s.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                s.frames_dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
             Delivery::Gone => false,
@@ -368,7 +460,13 @@ pub fn connection_create_frame(token: &str) -> Frame {
 
 /// `rig.subscriptions_set` echoing the subscriptions in list order.
 pub fn subscriptions_set_frame(subs: &[Subscription]) -> Frame {
-    Frame::system("rig.subscriptions_set", Some(Value::Array(subs.iter().map(Subscription::to_json).collect())))
+    subscriptions_set_frame_with_cursor(subs, None)
+}
+
+/// The same, with an SSE resume cursor (the newest event when it was sent).
+pub fn subscriptions_set_frame_with_cursor(subs: &[Subscription], cursor: Option<&str>) -> Frame {
+    let data = Value::Array(subs.iter().map(Subscription::to_json).collect());
+    Frame::system_with_cursor("rig.subscriptions_set", Some(data), cursor)
 }
 
 #[cfg(test)]

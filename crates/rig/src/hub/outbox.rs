@@ -1,58 +1,189 @@
-//! Where a connection's frames go: a bounded channel drained by the SSE or
-//! WebSocket writer, or the ring buffer a long-polling session reads from.
+//! A streaming connection's outbox: a bounded queue of shared frames that the
+//! SSE or WebSocket writer drains, plus a close request that is never lost.
+//!
+//! Slow clients (`RIG_SLOW_CLIENT_POLICY`): with `drop_oldest` a full outbox
+//! drops its oldest frame, counts it, and the writer tells the client how many
+//! it missed (`rig.events_missed`) so it can reconnect with its last event id
+//! and get them from the resume window; with `disconnect` the queue is cleared
+//! and the connection is closed with `SlowConsumer`. Memory per connection is
+//! bounded either way, and an idle outbox holds no allocation at all.
 
 use std::{
     collections::VecDeque,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-    time::{Duration, Instant},
+    sync::{Arc, Mutex},
 };
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-use super::{frame::Frame, lock};
-
-/// What a streaming connection's writer receives.
-#[derive(Debug)]
-pub enum Outgoing {
-    Frame(Arc<Frame>),
-    Close(CloseReason),
-}
+use super::{frame::Frame, lock, lp_buffer::LpBuffer};
 
 /// Why the server ends a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The connection's session was blacklisted.
+    /// The connection's session was blacklisted or ended.
     SessionKilled,
+    /// The client did not keep up (policy `disconnect`).
+    SlowConsumer,
+    /// The gateway is shutting down; reconnect elsewhere.
+    Shutdown,
+}
+
+/// What to do when a client's outbox is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowPolicy {
+    DropOldest,
+    Disconnect,
+}
+
+impl SlowPolicy {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "drop_oldest" => Ok(SlowPolicy::DropOldest),
+            "disconnect" => Ok(SlowPolicy::Disconnect),
+            _ => Err("expected drop_oldest or disconnect".into()),
+        }
+    }
 }
 
 /// Outcome of handing a frame to one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Queued,
-    /// The outbox was full (slow client): the frame was dropped and counted.
-    Dropped,
+    /// Queued, but the outbox was full: the oldest frame was dropped (counted).
+    DroppedOldest,
+    /// Not queued: the client is too slow and is being disconnected.
+    Disconnected,
     /// The writer is gone; the connection is being removed.
     Gone,
 }
 
-/// A connection's outbox.
+/// One thing for a writer to send.
+#[derive(Debug)]
+pub enum Item {
+    Frame(Arc<Frame>),
+    /// This many frames were dropped before the next one (slow client).
+    Missed(u64),
+    /// Close after everything before it.
+    Close(CloseReason),
+}
+
+/// The queue between the hub and one SSE or WebSocket writer.
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    notify: Notify,
+    capacity: usize,
+    policy: SlowPolicy,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Arc<Frame>>,
+    /// Replayed frames still queued: they do not count against the capacity.
+    replayed: usize,
+    missed: u64,
+    close: Option<CloseReason>,
+    writer_gone: bool,
+}
+
+impl Outbox {
+    pub fn new(capacity: usize, policy: SlowPolicy) -> Self {
+        Outbox { state: Mutex::new(State::default()), notify: Notify::new(), capacity: capacity.max(1), policy }
+    }
+
+    pub fn push(&self, frame: &Arc<Frame>) -> Delivery {
+        let mut s = lock(&self.state);
+        if s.writer_gone || s.close.is_some() {
+            return Delivery::Gone;
+        }
+        let delivery = if s.frames.len() < self.capacity + s.replayed {
+            Delivery::Queued
+        } else if self.policy == SlowPolicy::DropOldest {
+            s.frames.pop_front();
+            s.replayed = s.replayed.saturating_sub(1);
+            s.missed += 1;
+            Delivery::DroppedOldest
+        } else {
+            s.frames.clear();
+            s.replayed = 0;
+            s.close = Some(CloseReason::SlowConsumer);
+            drop(s);
+            self.notify.notify_one();
+            return Delivery::Disconnected;
+        };
+        s.frames.push_back(frame.clone());
+        drop(s);
+        self.notify.notify_one();
+        delivery
+    }
+
+    /// Queues a replayed frame; replay is bounded by the resume window, not by
+    /// the outbox capacity, so nothing the client asked for is dropped.
+    pub fn push_unbounded(&self, frame: &Arc<Frame>) {
+        let mut s = lock(&self.state);
+        if !s.writer_gone && s.close.is_none() {
+            s.frames.push_back(frame.clone());
+            s.replayed += 1;
+        }
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    /// Asks the writer to close after what is queued (a session kill is
+    /// delivered promptly: the queue is cleared first).
+    pub fn close(&self, reason: CloseReason) {
+        let mut s = lock(&self.state);
+        if reason == CloseReason::SessionKilled {
+            s.frames.clear();
+        }
+        s.close.get_or_insert(reason);
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    /// Marks the writer as gone, so later pushes report [`Delivery::Gone`].
+    pub fn writer_gone(&self) {
+        let mut s = lock(&self.state);
+        s.writer_gone = true;
+        s.frames.clear();
+    }
+
+    /// Waits until there is something to send, then moves all of it into `out`.
+    pub async fn recv(&self, out: &mut Vec<Item>) {
+        loop {
+            {
+                let mut s = lock(&self.state);
+                if s.missed > 0 && !s.frames.is_empty() {
+                    out.push(Item::Missed(std::mem::take(&mut s.missed)));
+                }
+                out.extend(s.frames.drain(..).map(Item::Frame));
+                s.replayed = 0;
+                if let Some(reason) = s.close {
+                    out.push(Item::Close(reason));
+                }
+                if s.frames.capacity() > 4 * self.capacity.min(64) {
+                    s.frames.shrink_to_fit();
+                }
+            }
+            if !out.is_empty() {
+                return;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// A connection's outbox, by transport family.
 #[derive(Debug, Clone)]
 pub enum Sink {
-    Stream(mpsc::Sender<Outgoing>),
+    Stream(Arc<Outbox>),
     Poll(Arc<LpBuffer>),
 }
 
 impl Sink {
     pub fn deliver(&self, frame: &Arc<Frame>) -> Delivery {
         match self {
-            Sink::Stream(tx) => match tx.try_send(Outgoing::Frame(frame.clone())) {
-                Ok(()) => Delivery::Queued,
-                Err(mpsc::error::TrySendError::Full(_)) => Delivery::Dropped,
-                Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
-            },
+            Sink::Stream(outbox) => outbox.push(frame),
             Sink::Poll(buf) => {
                 buf.push(frame.clone());
                 Delivery::Queued
@@ -60,15 +191,18 @@ impl Sink {
         }
     }
 
+    /// Queues a replayed frame (see [`Outbox::push_unbounded`]).
+    pub fn deliver_unbounded(&self, frame: &Arc<Frame>) {
+        match self {
+            Sink::Stream(outbox) => outbox.push_unbounded(frame),
+            Sink::Poll(buf) => buf.push(frame.clone()),
+        }
+    }
+
     /// Tells the writer to close; never lost to a full outbox.
     pub fn close(&self, reason: CloseReason) {
         match self {
-            Sink::Stream(tx) => {
-                if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Outgoing::Close(reason)) {
-                    let tx = tx.clone();
-                    tokio::spawn(async move { tx.send(msg).await });
-                }
-            }
+            Sink::Stream(outbox) => outbox.close(reason),
             Sink::Poll(buf) => {
                 // A pending poll answers with this event, as an SSE client would see it.
                 buf.push(Arc::new(Frame::system("rig.session_killed", None)));
@@ -78,156 +212,50 @@ impl Sink {
     }
 }
 
-/// A long-polling session's ring buffer of recent frames (RIG keeps 200).
-#[derive(Debug)]
-pub struct LpBuffer {
-    inner: Mutex<LpInner>,
-    notify: Notify,
-    capacity: usize,
-    /// Polls currently parked waiting for frames (observability, tests).
-    waiting: AtomicUsize,
-}
-
-#[derive(Debug)]
-struct LpInner {
-    frames: VecDeque<Arc<Frame>>,
-    last_poll: Instant,
-    closed: bool,
-}
-
-/// The answer to one poll.
-#[derive(Debug)]
-pub struct PollResult {
-    pub frames: Vec<Arc<Frame>>,
-    /// Id of the newest buffered frame: the client's next cursor.
-    pub last_event_id: String,
-}
-
-impl LpBuffer {
-    pub fn new(capacity: usize) -> Self {
-        LpBuffer {
-            inner: Mutex::new(LpInner { frames: VecDeque::new(), last_poll: Instant::now(), closed: false }),
-            notify: Notify::new(),
-            capacity,
-            waiting: AtomicUsize::new(0),
-        }
-    }
-
-    pub fn push(&self, frame: Arc<Frame>) {
-        let mut inner = lock(&self.inner);
-        if inner.frames.len() == self.capacity {
-            inner.frames.pop_front();
-        }
-        inner.frames.push_back(frame);
-        drop(inner);
-        self.notify.notify_waiters();
-    }
-
-    pub fn close(&self) {
-        lock(&self.inner).closed = true;
-        self.notify.notify_waiters();
-    }
-
-    pub fn is_closed(&self) -> bool {
-        lock(&self.inner).closed
-    }
-
-    /// Time since the last poll started or ended.
-    pub fn idle_for(&self) -> Duration {
-        lock(&self.inner).last_poll.elapsed()
-    }
-
-    /// RIG's "events since": the frames after the newest one with id `cursor`.
-    /// If `cursor` is not buffered: everything while the buffer has never
-    /// overflowed, nothing (events were lost) once it has. `None` when there is
-    /// nothing new yet and the poll should wait.
-    fn since(&self, cursor: &str) -> Option<PollResult> {
-        let mut inner = lock(&self.inner);
-        inner.last_poll = Instant::now();
-        let last_event_id = inner.frames.back().map(|f| f.id.to_string()).unwrap_or_else(|| "first_event".into());
-        let newer = inner.frames.iter().rev().take_while(|f| &*f.id != cursor).count();
-        if newer == self.capacity {
-            return Some(PollResult { frames: Vec::new(), last_event_id });
-        }
-        if newer == 0 && !inner.closed {
-            return None;
-        }
-        let start = inner.frames.len() - newer;
-        Some(PollResult { frames: inner.frames.range(start..).cloned().collect(), last_event_id })
-    }
-
-    /// Number of polls parked right now.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
-
-    /// Waits up to `wait` for frames after `cursor`.
-    pub async fn poll(&self, cursor: &str, wait: Duration) -> PollResult {
-        struct Parked<'a>(&'a AtomicUsize);
-        impl Drop for Parked<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let _parked = Parked(&self.waiting);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(r) = self.since(cursor) {
-                return r;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let inner = lock(&self.inner);
-                let last_event_id = inner.frames.back().map(|f| f.id.to_string()).unwrap_or_else(|| "first_event".into());
-                return PollResult { frames: Vec::new(), last_event_id };
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use rig_core::CloudEvent;
 
-    fn frame(id: &str) -> Arc<Frame> {
-        let json = format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#);
-        Arc::new(Frame::from_event(&CloudEvent::parse(Bytes::from(json)).unwrap()))
+    fn frame(i: usize) -> Arc<Frame> {
+        Arc::new(Frame::system(&format!("t{i}"), None))
     }
 
-    fn ids(r: &PollResult) -> Vec<&str> {
-        r.frames.iter().map(|f| &*f.id).collect()
+    fn drain(o: &Outbox) -> Vec<Item> {
+        let mut out = Vec::new();
+        futures_util::FutureExt::now_or_never(o.recv(&mut out));
+        out
     }
 
     #[test]
-    fn since_follows_rig_ring_buffer_semantics() {
-        let b = LpBuffer::new(2);
-        b.push(frame("a"));
-        let r = b.since("first_event").unwrap();
-        assert_eq!((ids(&r), r.last_event_id.as_str()), (vec!["a"], "a"));
-        assert!(b.since("a").is_none(), "nothing new: wait");
-        b.push(frame("b"));
-        b.push(frame("c"));
-        assert_eq!(ids(&b.since("b").unwrap()), vec!["c"]);
-        let lost = b.since("a").unwrap();
-        assert_eq!((ids(&lost), lost.last_event_id.as_str()), (vec![], "c"));
+    fn drop_oldest_keeps_the_newest_and_reports_the_gap() {
+        let o = Outbox::new(2, SlowPolicy::DropOldest);
+        assert_eq!(o.push(&frame(1)), Delivery::Queued);
+        assert_eq!(o.push(&frame(2)), Delivery::Queued);
+        assert_eq!(o.push(&frame(3)), Delivery::DroppedOldest);
+        let items = drain(&o);
+        assert!(matches!(items[0], Item::Missed(1)));
+        assert!(matches!(&items[1], Item::Frame(f) if f.sse.starts_with(b"event: t2")));
+        assert_eq!(items.len(), 3);
     }
 
-    #[tokio::test]
-    async fn poll_wakes_on_push_and_times_out_empty() {
-        let b = Arc::new(LpBuffer::new(10));
-        b.push(frame("a"));
-        let r = b.poll("a", Duration::from_millis(20)).await;
-        assert!(r.frames.is_empty());
-        let b2 = b.clone();
-        let waiter = tokio::spawn(async move { b2.poll("a", Duration::from_secs(10)).await });
-        tokio::task::yield_now().await;
-        b.push(frame("b"));
-        let r = waiter.await.unwrap();
-        assert_eq!(ids(&r), vec!["b"]);
+    #[test]
+    fn disconnect_policy_clears_and_closes() {
+        let o = Outbox::new(1, SlowPolicy::Disconnect);
+        o.push(&frame(1));
+        assert_eq!(o.push(&frame(2)), Delivery::Disconnected);
+        let items = drain(&o);
+        assert!(matches!(items[..], [Item::Close(CloseReason::SlowConsumer)]));
+        assert_eq!(o.push(&frame(3)), Delivery::Gone);
+    }
+
+    #[test]
+    fn session_kill_jumps_the_queue_and_gone_writers_refuse_frames() {
+        let o = Outbox::new(8, SlowPolicy::DropOldest);
+        o.push(&frame(1));
+        o.close(CloseReason::SessionKilled);
+        assert!(matches!(drain(&o)[..], [Item::Close(CloseReason::SessionKilled)]));
+        let o = Outbox::new(8, SlowPolicy::DropOldest);
+        o.writer_gone();
+        assert_eq!(o.push(&frame(1)), Delivery::Gone);
     }
 }

@@ -19,6 +19,8 @@ use crate::{
 pub struct ConnectParams {
     pub jwt: Option<String>,
     pub subscriptions: Option<String>,
+    /// Resume after this event id (`last_event_id`, or SSE's `Last-Event-ID`).
+    pub last_event_id: Option<String>,
 }
 
 impl ConnectParams {
@@ -29,6 +31,7 @@ impl ConnectParams {
             match &*k {
                 "jwt" => p.jwt = Some(v.into_owned()).filter(|s| !s.is_empty()),
                 "subscriptions" => p.subscriptions = Some(v.into_owned()).filter(|s| !s.is_empty()),
+                "last_event_id" => p.last_event_id = Some(v.into_owned()).filter(|s| !s.is_empty()),
                 _ => {}
             }
         }
@@ -40,6 +43,7 @@ impl ConnectParams {
 #[derive(Debug)]
 pub struct Accepted {
     pub subscriptions: Vec<Subscription>,
+    pub resume_from: Option<String>,
     /// Who is connecting, for blacklisting and presence.
     pub info: ConnInfo,
 }
@@ -98,7 +102,7 @@ pub async fn set_up(app: &Shared, params: &ConnectParams, user_agent: Option<Str
     if !app.limit.try_acquire() {
         return Err(SetupError::RateLimited);
     }
-    Ok(Accepted { subscriptions, info: info(app, claims.as_ref(), user_agent) })
+    Ok(Accepted { subscriptions, resume_from: params.last_event_id.clone(), info: info(app, claims.as_ref(), user_agent) })
 }
 
 /// Validates a new long-polling session: rate limit first, no subscription
@@ -112,7 +116,7 @@ pub async fn set_up_longpoll(app: &Shared, params: &ConnectParams, user_agent: O
         .map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?;
     privileged(app, &manual, claims.as_ref())?;
     let subscriptions = subscription::dedup(jwt_subs.into_iter().chain(manual).collect());
-    Ok(Accepted { subscriptions, info: info(app, claims.as_ref(), user_agent) })
+    Ok(Accepted { subscriptions, resume_from: params.last_event_id.clone(), info: info(app, claims.as_ref(), user_agent) })
 }
 
 fn privileged(app: &Shared, subs: &[Subscription], claims: Option<&Value>) -> Result<(), SetupError> {

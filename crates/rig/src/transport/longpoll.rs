@@ -11,7 +11,7 @@ use axum::{
 
 use super::{
     connect::{self, ConnectParams, SetupError},
-    cookie,
+    cookie, open,
 };
 use crate::{
     app::Shared,
@@ -53,12 +53,9 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>)
         }
     };
     let id = app.hub.new_id();
-    let token = app.seal_token(id);
     let buffer = Arc::new(LpBuffer::new(app.config.longpoll_buffer));
-    buffer.push(Arc::new(hub::connection_create_frame(&token)));
-    buffer.push(Arc::new(hub::subscriptions_set_frame(&accepted.subscriptions)));
-    app.hub.register(id, Transport::LongPolling, Sink::Poll(buffer), accepted.subscriptions, accepted.info);
-    respond(app, &token, "first_event", "\"ok\"".into())
+    open(app, id, Transport::LongPolling, Sink::Poll(buffer), accepted);
+    respond(app, &app.seal_token(id), "first_event", "\"ok\"".into())
 }
 
 /// An existing session: the events after the client's cursor, waiting a while

@@ -9,26 +9,46 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use serde_json::json;
 
 use self::connect::Accepted;
 use crate::{
     app::Shared,
-    hub::{self, ConnId, Outgoing, Sink, Transport},
+    hub::{self, CloseReason, ConnId, Frame, Item, Opening, Outbox, Sink, Transport},
 };
 
-/// Registers an accepted streaming (SSE/WS) connection and returns its outbox
-/// and the guard that unregisters it. The greeting frames are queued before
-/// registration, so no event can overtake them.
-pub fn open_stream(app: &Shared, transport: Transport, accepted: Accepted) -> (mpsc::Receiver<Outgoing>, ConnGuard) {
-    let (tx, rx) = mpsc::channel(app.config.outbox_capacity);
+/// Registers an accepted streaming (SSE/WS) connection: greeting, replay of
+/// missed events when resuming, then live events. Returns the outbox and the
+/// guard that unregisters the connection.
+pub fn open_stream(app: &Shared, transport: Transport, accepted: Accepted) -> (Arc<Outbox>, ConnGuard) {
+    let outbox = Arc::new(Outbox::new(app.config.outbox_capacity, app.config.slow_client_policy));
     let id = app.hub.new_id();
+    open(app, id, transport, Sink::Stream(outbox.clone()), accepted);
+    (outbox, ConnGuard::new(app, id))
+}
+
+/// Opens connection `id` on `sink` with RIG's greeting.
+pub fn open(app: &Shared, id: ConnId, transport: Transport, sink: Sink, accepted: Accepted) {
     let token = app.seal_token(id);
-    for frame in [hub::connection_create_frame(&token), hub::subscriptions_set_frame(&accepted.subscriptions)] {
-        let _ = tx.try_send(Outgoing::Frame(Arc::new(frame)));
+    let subs = accepted.subscriptions;
+    let greet = |head: Option<&str>| {
+        vec![hub::connection_create_frame(&token), hub::subscriptions_set_frame_with_cursor(&subs, head)]
+    };
+    let opening = Opening { greet: &greet, resume_from: accepted.resume_from.as_deref() };
+    app.hub.open(id, transport, sink, subs.clone(), accepted.info, opening);
+}
+
+/// The RIG event a writer sends for an item that is not a published event.
+pub fn notice_frame(item: &Item) -> Option<Frame> {
+    match item {
+        Item::Frame(_) => None,
+        Item::Missed(n) => Some(Frame::system("rig.events_missed", Some(json!({"reason": "outbox_full", "count": n})))),
+        Item::Close(CloseReason::SessionKilled) => Some(Frame::system("rig.session_killed", None)),
+        Item::Close(CloseReason::SlowConsumer) => {
+            Some(Frame::system("rig.connection_closed", Some(json!({"reason": "slow_consumer"}))))
+        }
+        Item::Close(CloseReason::Shutdown) => Some(Frame::system("rig.connection_closed", Some(json!({"reason": "shutdown"})))),
     }
-    app.hub.register(id, transport, Sink::Stream(tx), accepted.subscriptions, accepted.info);
-    (rx, ConnGuard::new(app, id))
 }
 
 /// Removes a connection from the hub when its writer ends, however it ends.

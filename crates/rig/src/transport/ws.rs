@@ -2,6 +2,8 @@
 //! (a client data frame closes the connection, as RIG).
 
 
+use std::sync::Arc;
+
 use axum::{
     extract::{
         ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
@@ -15,12 +17,12 @@ use tokio::time::MissedTickBehavior;
 
 use super::{
     connect::{self, Accepted, ConnectParams, SetupError},
-    open_stream,
+    notice_frame, open_stream,
 };
 use crate::{
     app::Shared,
     http::error::json_error,
-    hub::{CloseReason, Outgoing, Transport},
+    hub::{CloseReason, Item, Transport},
 };
 
 /// Close code for every server-side close (RIG uses 1000 throughout).
@@ -66,26 +68,45 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
-async fn close(mut socket: WebSocket, reason: &str) {
-    let frame = CloseFrame { code: NORMAL, reason: Utf8Bytes::from(reason) };
+async fn close(socket: WebSocket, reason: &str) {
+    close_code(socket, NORMAL, reason).await
+}
+
+async fn close_code(mut socket: WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
+/// Close codes and reasons for server-initiated closes.
+async fn close_with(socket: WebSocket, reason: CloseReason) {
+    match reason {
+        CloseReason::SessionKilled => close(socket, "Session killed.").await,
+        // 1013 "try again later": the client should reconnect and resume.
+        CloseReason::SlowConsumer => close_code(socket, 1013, "Slow consumer.").await,
+        // 1001 "going away": reconnect to another node.
+        CloseReason::Shutdown => close_code(socket, 1001, "Server shutting down.").await,
+    }
+}
+
 async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
-    let (mut rx, _guard) = open_stream(&app, Transport::Ws, accepted);
+    let (outbox, _guard) = open_stream(&app, Transport::Ws, accepted);
+    let mut items = Vec::new();
     let every = app.config.heartbeat_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(Outgoing::Frame(f)) => {
-                    if socket.send(Message::Text(f.ws.clone())).await.is_err() {
+            _ = outbox.recv(&mut items) => {
+                for item in items.drain(..) {
+                    let frame = match item {
+                        Item::Frame(f) => f,
+                        Item::Close(reason) => return close_with(socket, reason).await,
+                        missed => Arc::new(notice_frame(&missed).expect("a missed notice renders")),
+                    };
+                    if socket.send(Message::Text(frame.ws.clone())).await.is_err() {
                         return;
                     }
                 }
-                Some(Outgoing::Close(CloseReason::SessionKilled)) => return close(socket, "Session killed.").await,
-                None => return,
             },
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,

@@ -1,0 +1,135 @@
+//! The resume window: the most recent published events (bounded by count and
+//! age), so a client that reconnects with the id of the last event it got can
+//! be sent exactly the matching events it missed, in order.
+//!
+//! Cursors are the events' own CloudEvents ids (what SSE sends as `id:` and what
+//! WebSocket and long-polling clients see in every event). If a publisher reuses
+//! an id, its latest occurrence counts.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rig_core::CloudEvent;
+
+use super::frame::Frame;
+
+/// One remembered event.
+#[derive(Debug)]
+pub struct Entry {
+    pub seq: u64,
+    pub event: Arc<CloudEvent>,
+    pub frame: Arc<Frame>,
+    at: Instant,
+}
+
+/// Recent events, oldest first.
+#[derive(Debug)]
+pub struct Window {
+    entries: VecDeque<Entry>,
+    by_id: HashMap<Box<str>, u64>,
+    next_seq: u64,
+    max_events: usize,
+    max_age: Duration,
+}
+
+impl Window {
+    /// `max_events == 0` disables the window.
+    pub fn new(max_events: usize, max_age: Duration) -> Self {
+        Window { entries: VecDeque::new(), by_id: HashMap::new(), next_seq: 1, max_events, max_age }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max_events > 0
+    }
+
+    pub fn push(&mut self, event: Arc<CloudEvent>, frame: Arc<Frame>) {
+        if !self.enabled() {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_id.insert(event.id().into(), seq);
+        self.entries.push_back(Entry { seq, event, frame, at: Instant::now() });
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        let now = Instant::now();
+        while let Some(front) = self.entries.front() {
+            if self.entries.len() <= self.max_events && now.duration_since(front.at) <= self.max_age {
+                break;
+            }
+            let e = self.entries.pop_front().expect("front exists");
+            if self.by_id.get(e.event.id()) == Some(&e.seq) {
+                self.by_id.remove(e.event.id());
+            }
+        }
+    }
+
+    /// The entries after the event with id `cursor`, or `None` when that event
+    /// is not (or no longer) in the window.
+    pub fn since(&mut self, cursor: &str) -> Option<impl Iterator<Item = &Entry>> {
+        self.evict();
+        let seq = *self.by_id.get(cursor)?;
+        let start = self.entries.partition_point(|e| e.seq <= seq);
+        Some(self.entries.range(start..))
+    }
+
+    /// Id of the newest event, a cursor meaning "nothing missed so far".
+    pub fn head_id(&self) -> Option<&str> {
+        self.entries.back().map(|e| e.event.id())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn push(w: &mut Window, id: &str) {
+        let e = CloudEvent::parse(Bytes::from(format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#))).unwrap();
+        let f = Arc::new(Frame::from_event(&e));
+        w.push(Arc::new(e), f);
+    }
+
+    fn ids(w: &mut Window, cursor: &str) -> Option<Vec<String>> {
+        w.since(cursor).map(|it| it.map(|e| e.event.id().to_string()).collect())
+    }
+
+    #[test]
+    fn replays_after_the_cursor_and_forgets_evicted_events() {
+        let mut w = Window::new(3, Duration::from_secs(60));
+        for id in ["a", "b", "c", "d"] {
+            push(&mut w, id);
+        }
+        assert_eq!(ids(&mut w, "b"), Some(vec!["c".into(), "d".into()]));
+        assert_eq!(ids(&mut w, "d"), Some(vec![]));
+        assert_eq!(ids(&mut w, "a"), None, "evicted");
+        assert_eq!(ids(&mut w, "zzz"), None);
+        assert_eq!(w.head_id(), Some("d"));
+        push(&mut w, "b");
+        assert_eq!(ids(&mut w, "b"), Some(vec![]), "latest occurrence of a reused id");
+    }
+
+    #[test]
+    fn old_events_age_out_and_zero_disables() {
+        let mut w = Window::new(10, Duration::ZERO);
+        push(&mut w, "a");
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(ids(&mut w, "a"), None);
+        let mut off = Window::new(0, Duration::from_secs(1));
+        push(&mut off, "a");
+        assert!(off.is_empty());
+    }
+}
