@@ -130,6 +130,11 @@ impl<K: Copy + Eq + Hash + Ord> SubscriptionIndex<K> {
         }
     }
 
+    /// True when some connection subscribes to `event_type`.
+    pub fn has_type(&self, event_type: &str) -> bool {
+        self.types.contains_key(event_type)
+    }
+
     /// Appends every connection with a row matching the event to `out`, each once.
     pub fn matches(&self, event_type: &str, event: &Value, out: &mut Vec<K>) {
         let Some(ti) = self.types.get(event_type) else { return };

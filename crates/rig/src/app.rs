@@ -32,7 +32,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
         Ok(AppState {
-            hub: Hub::with_window(config.extractors.clone(), Window::new(config.resume_window, config.resume_max_age)),
+            hub: Hub::with_window(config.extractors.clone(), Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age)),
             auth: Auth::new(&config),
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),

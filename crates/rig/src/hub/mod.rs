@@ -122,7 +122,7 @@ fn shard_of(id: ConnId) -> usize {
 impl Hub {
     /// A hub without a resume window.
     pub fn new(extractors: ExtractorConfig) -> Self {
-        Hub::with_window(extractors, Window::new(0, std::time::Duration::ZERO))
+        Hub::with_window(extractors, Window::new(0, 0, std::time::Duration::ZERO))
     }
 
     pub fn with_window(extractors: ExtractorConfig, window: Window) -> Self {
@@ -190,7 +190,11 @@ impl Hub {
         let mut hit = Vec::with_capacity(1);
         for e in entries {
             hit.clear();
-            own.matches(e.event.event_type(), e.event.value(), &mut hit);
+            if !own.has_type(&e.event_type) {
+                continue;
+            }
+            let Some(event) = e.event() else { continue };
+            own.matches(event.event_type(), event.value(), &mut hit);
             if !hit.is_empty() {
                 sink.deliver_unbounded(&e.frame);
                 self.stats.frames_replayed.fetch_add(1, Ordering::Relaxed);
@@ -305,7 +309,7 @@ impl Hub {
             drop(index);
             if window.enabled() {
                 let frame = Arc::new(Frame::from_event(&event));
-                window.push(event.clone(), frame.clone());
+                window.push(&event, frame.clone());
                 Some(frame)
             } else {
                 None
@@ -319,18 +323,24 @@ impl Hub {
     }
 
     /// Queues `frame` for `targets`, taking each registry shard's lock once.
+    /// Connections the slow-client policy disconnects are forgotten at once.
     fn deliver(&self, targets: &mut [ConnId], frame: &Arc<Frame>) -> usize {
         targets.sort_unstable_by_key(|id| shard_of(*id));
         let mut queued = 0;
+        let mut too_slow = Vec::new();
         for group in targets.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
             let shard = lock(&self.shards[shard_of(group[0])]);
             for id in group {
-                if let Some(conn) = shard.get(id) {
-                    if self.count(conn.sink.deliver(frame)) {
-                        queued += 1;
-                    }
+                let Some(conn) = shard.get(id) else { continue };
+                match conn.sink.deliver(frame) {
+                    Delivery::Disconnected => too_slow.push(*id),
+                    d => queued += usize::from(self.count(d)),
                 }
             }
+        }
+        for id in too_slow {
+            self.count(Delivery::Disconnected);
+            self.unregister(id);
         }
         queued
     }

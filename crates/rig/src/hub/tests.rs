@@ -117,7 +117,7 @@ fn resuming(hub: &Hub, subs: &str, cursor: Option<&str>) -> Arc<Outbox> {
 #[test]
 fn resuming_replays_matching_missed_events_in_order_then_goes_live() {
     let ex = ExtractorConfig::parse(r#"{"greeting":{"name":{"stable_field_index":0,"event":{"json_pointer":"/data/name"}}}}"#).unwrap();
-    let hub = Hub::with_window(ex, Window::new(100, std::time::Duration::from_secs(60)));
+    let hub = Hub::with_window(ex, Window::new(100, 1 << 20, std::time::Duration::from_secs(60)));
     let id_of = |i: usize| format!("e{i}");
     for i in 0..5 {
         let name = if i % 2 == 0 { "alice" } else { "bob" };

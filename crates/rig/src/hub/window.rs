@@ -2,6 +2,10 @@
 //! age), so a client that reconnects with the id of the last event it got can
 //! be sent exactly the matching events it missed, in order.
 //!
+//! Entries keep only the encoded frame (shared with live delivery); replay
+//! re-parses the few events it matches, which is rare, instead of keeping every
+//! parsed event alive. The window is bounded by count, bytes and age.
+//!
 //! Cursors are the events' own CloudEvents ids (what SSE sends as `id:` and what
 //! WebSocket and long-polling clients see in every event). If a publisher reuses
 //! an id, its latest occurrence counts.
@@ -20,9 +24,20 @@ use super::frame::Frame;
 #[derive(Debug)]
 pub struct Entry {
     pub seq: u64,
-    pub event: Arc<CloudEvent>,
+    pub event_type: Box<str>,
     pub frame: Arc<Frame>,
     at: Instant,
+}
+
+impl Entry {
+    /// The event, parsed again (for matching on replay).
+    pub fn event(&self) -> Option<CloudEvent> {
+        CloudEvent::parse(self.frame.json.clone()).ok()
+    }
+
+    fn bytes(&self) -> usize {
+        self.frame.json.len() + self.frame.sse.len() + 128
+    }
 }
 
 /// Recent events, oldest first.
@@ -31,40 +46,46 @@ pub struct Window {
     entries: VecDeque<Entry>,
     by_id: HashMap<Box<str>, u64>,
     next_seq: u64,
+    bytes: usize,
     max_events: usize,
+    max_bytes: usize,
     max_age: Duration,
 }
 
 impl Window {
     /// `max_events == 0` disables the window.
-    pub fn new(max_events: usize, max_age: Duration) -> Self {
-        Window { entries: VecDeque::new(), by_id: HashMap::new(), next_seq: 1, max_events, max_age }
+    pub fn new(max_events: usize, max_bytes: usize, max_age: Duration) -> Self {
+        Window { entries: VecDeque::new(), by_id: HashMap::new(), next_seq: 1, bytes: 0, max_events, max_bytes, max_age }
     }
 
     pub fn enabled(&self) -> bool {
         self.max_events > 0
     }
 
-    pub fn push(&mut self, event: Arc<CloudEvent>, frame: Arc<Frame>) {
+    pub fn push(&mut self, event: &CloudEvent, frame: Arc<Frame>) {
         if !self.enabled() {
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_id.insert(event.id().into(), seq);
-        self.entries.push_back(Entry { seq, event, frame, at: Instant::now() });
+        let entry = Entry { seq, event_type: event.event_type().into(), frame, at: Instant::now() };
+        self.bytes += entry.bytes();
+        self.entries.push_back(entry);
         self.evict();
     }
 
     fn evict(&mut self) {
         let now = Instant::now();
         while let Some(front) = self.entries.front() {
-            if self.entries.len() <= self.max_events && now.duration_since(front.at) <= self.max_age {
+            let over = self.entries.len() > self.max_events || self.bytes > self.max_bytes;
+            if !over && now.duration_since(front.at) <= self.max_age {
                 break;
             }
             let e = self.entries.pop_front().expect("front exists");
-            if self.by_id.get(e.event.id()) == Some(&e.seq) {
-                self.by_id.remove(e.event.id());
+            self.bytes -= e.bytes();
+            if self.by_id.get(&*e.frame.id) == Some(&e.seq) {
+                self.by_id.remove(&*e.frame.id);
             }
         }
     }
@@ -80,7 +101,7 @@ impl Window {
 
     /// Id of the newest event, a cursor meaning "nothing missed so far".
     pub fn head_id(&self) -> Option<&str> {
-        self.entries.back().map(|e| e.event.id())
+        self.entries.back().map(|e| &*e.frame.id)
     }
 
     pub fn len(&self) -> usize {
@@ -100,16 +121,16 @@ mod tests {
     fn push(w: &mut Window, id: &str) {
         let e = CloudEvent::parse(Bytes::from(format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#))).unwrap();
         let f = Arc::new(Frame::from_event(&e));
-        w.push(Arc::new(e), f);
+        w.push(&e, f);
     }
 
     fn ids(w: &mut Window, cursor: &str) -> Option<Vec<String>> {
-        w.since(cursor).map(|it| it.map(|e| e.event.id().to_string()).collect())
+        w.since(cursor).map(|it| it.map(|e| e.frame.id.to_string()).collect())
     }
 
     #[test]
     fn replays_after_the_cursor_and_forgets_evicted_events() {
-        let mut w = Window::new(3, Duration::from_secs(60));
+        let mut w = Window::new(3, 1 << 20, Duration::from_secs(60));
         for id in ["a", "b", "c", "d"] {
             push(&mut w, id);
         }
@@ -124,12 +145,17 @@ mod tests {
 
     #[test]
     fn old_events_age_out_and_zero_disables() {
-        let mut w = Window::new(10, Duration::ZERO);
+        let mut w = Window::new(10, 1 << 20, Duration::ZERO);
         push(&mut w, "a");
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(ids(&mut w, "a"), None);
-        let mut off = Window::new(0, Duration::from_secs(1));
+        let mut off = Window::new(0, 1 << 20, Duration::from_secs(1));
         push(&mut off, "a");
         assert!(off.is_empty());
+        let mut small = Window::new(100, 300, Duration::from_secs(60));
+        for id in ["a", "b", "c"] {
+            push(&mut small, id);
+        }
+        assert_eq!(small.len(), 1, "bounded by bytes too");
     }
 }

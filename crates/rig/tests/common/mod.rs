@@ -102,6 +102,7 @@ pub fn enc(s: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct SseEvent {
     pub name: String,
+    pub id: Option<String>,
     pub data: String,
 }
 
@@ -122,7 +123,16 @@ pub struct SseClient {
 
 impl SseClient {
     pub async fn connect(url: &str) -> SseClient {
-        let r = reqwest::Client::new().get(url).send().await.unwrap();
+        SseClient::connect_with(url, &[]).await
+    }
+
+    /// Connects with extra request headers (e.g. `Last-Event-ID`).
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> SseClient {
+        let mut req = reqwest::Client::new().get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         if status != 200 {
@@ -179,17 +189,20 @@ impl SseClient {
 
 fn parse_block(block: &str) -> SseEvent {
     let mut name = String::new();
+    let mut id = None;
     let mut data: Vec<&str> = Vec::new();
     for line in block.lines() {
         if let Some(v) = line.strip_prefix("event: ") {
             name = v.to_string();
+        } else if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.to_string());
         } else if let Some(v) = line.strip_prefix("data: ") {
             data.push(v);
         } else if line.starts_with(':') {
             name = line.to_string();
         }
     }
-    SseEvent { name, data: data.join("\n") }
+    SseEvent { name, id, data: data.join("\n") }
 }
 
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
