@@ -119,7 +119,9 @@ function startGateway(corsOrigin) {
 async function stopGateway(gw) {
   if (!gw || gw.exited) return;
   gw.child.kill("SIGTERM");
-  const killed = await Promise.race([gw.exitedPromise, new Promise((r) => setTimeout(() => r(null), 5_000))]);
+  let timer;
+  const killed = await Promise.race([gw.exitedPromise, new Promise((r) => (timer = setTimeout(() => r(null), 5_000)))]);
+  clearTimeout(timer);
   if (!killed) {
     gw.child.kill("SIGKILL");
     await gw.exitedPromise;

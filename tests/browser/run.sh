@@ -20,6 +20,10 @@ export RIG_BIN
 
 # Chromium from Debian (never a browser download).
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [[ ! -x "$CHROMIUM_PATH" && "$CHROMIUM_PATH" != /usr/bin/chromium ]]; then
+  echo "run.sh: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable" >&2
+  exit 1
+fi
 if [[ ! -x "$CHROMIUM_PATH" ]]; then
   echo "run.sh: $CHROMIUM_PATH missing; installing Debian's chromium" >&2
   sudo=""
