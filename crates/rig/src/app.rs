@@ -2,7 +2,7 @@
 
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{http::HeaderValue, serve::ListenerExt};
+use axum::http::HeaderValue;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
@@ -11,6 +11,7 @@ use crate::{
     http::{inbound, internal},
     hub::{ConnId, Hub, Window},
     limit::ConnectionLimit,
+    server,
     token::{random_u64, TokenCodec, TokenIds},
 };
 
@@ -93,15 +94,7 @@ impl App {
 }
 
 fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Events are small and latency matters more than packet count.
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::error!(%error, "Listener failed.");
-        }
-    })
+    tokio::spawn(server::serve(listener, router))
 }
 
 async fn expire_longpoll_sessions(state: Shared) {

@@ -66,7 +66,11 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     let Some(given) = request.get("subscriptions") else {
         return Err(bad("Expected field \"subscriptions\" is not present. The body must be {\"subscriptions\": [...]}.".into()));
     };
-    let auth: Vec<&str> = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()).collect();
+    let raw_auth = headers.get_all(header::AUTHORIZATION);
+    let auth: Vec<&str> = raw_auth.iter().filter_map(|v| v.to_str().ok()).collect();
+    if auth.len() != raw_auth.iter().count() {
+        return Err(bad("cannot accept subscription request: invalid authorization header: not ASCII text".into()));
+    }
     // For the check, a credential without a scheme counts as a bearer token (RIG).
     let check_tokens: Vec<&str> =
         auth.iter().flat_map(|h| h.split(',')).map(|c| c.trim()).map(|c| c.strip_prefix("Bearer ").unwrap_or(c).trim()).collect();

@@ -1,0 +1,65 @@
+//! The accept loop: HTTP/1.1 connections served by hyper with the limits a
+//! public gateway needs and `axum::serve` does not expose: a header read
+//! timeout (slow-loris clients cannot hold sockets), a bounded header buffer
+//! (431), and WebSocket upgrades.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    extract::Request,
+    http::{HeaderValue, StatusCode},
+    middleware::Next,
+    response::Response,
+    Router,
+};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+
+use crate::http::error::json_error;
+
+/// A request head must arrive within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound on a request head (hyper answers 431 beyond it).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// RIG's limit on one header value.
+pub const MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
+
+/// Serves `router` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, router: Router) {
+    let router = router.layer(axum::middleware::from_fn(limit_header_values));
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "Accept failed.");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Events are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+            let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "Connection ended with an error.");
+            }
+        });
+    }
+}
+
+/// 431 with a JSON reason for a header value over RIG's 16 KiB limit.
+async fn limit_header_values(req: Request, next: Next) -> Result<Response, Infallible> {
+    let too_long = req.headers().iter().find(|(_, v): &(_, &HeaderValue)| v.len() > MAX_HEADER_VALUE_BYTES);
+    if let Some((name, _)) = too_long {
+        let msg = format!("header {name} is longer than {MAX_HEADER_VALUE_BYTES} bytes");
+        return Ok(json_error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &msg));
+    }
+    Ok(next.run(req).await)
+}
