@@ -16,5 +16,8 @@ cargo test --workspace --locked
 echo "== benchmarks compile"
 cargo bench --workspace --locked --no-run
 
+echo "== fuzzing (bounded)"
+./scripts/fuzz.sh
+
 echo "== browser test"
 RIG_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rig" bash tests/browser/run.sh
