@@ -10,13 +10,16 @@ use crate::{
     http::{inbound, internal},
     hub::{ConnId, Hub},
     limit::ConnectionLimit,
+    source::{self, Dispatcher},
     token::{random_u64, TokenCodec, TokenIds},
 };
 
 /// State shared by every handler.
 pub struct AppState {
     pub config: Config,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
+    /// Where every source (HTTP, Kafka, NATS, Kinesis) hands its events.
+    pub dispatcher: Dispatcher,
     pub limit: ConnectionLimit,
     tokens: TokenCodec,
     node_id: u64,
@@ -29,8 +32,10 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
+        let hub = Arc::new(Hub::new(config.extractors.clone()));
         Ok(AppState {
-            hub: Hub::new(config.extractors.clone()),
+            dispatcher: Dispatcher::new(hub.clone()),
+            hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
             node_id: random_u64(),
@@ -75,11 +80,12 @@ impl App {
         let inbound = TcpListener::bind((c.bind_address, c.inbound_port)).await?;
         let api = TcpListener::bind((c.bind_address, c.api_port)).await?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
-        let tasks = vec![
+        let mut tasks = vec![
             serve(inbound, inbound::router(state.clone())),
             serve(api, internal::router(state.clone())),
             tokio::spawn(expire_longpoll_sessions(state.clone())),
         ];
+        tasks.extend(source::start(&state.config, &state.dispatcher));
         tracing::info!(%inbound_addr, %api_addr, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, state, tasks })
     }

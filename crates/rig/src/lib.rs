@@ -7,6 +7,7 @@
 //! - [`auth`]: JWT verification and subscription/submission checks.
 //! - [`token`]: signed, routable connection tokens.
 //! - [`limit`]: the per-minute connection limit.
+//! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod limit;
+pub mod source;
 pub mod token;
 pub mod transport;
 

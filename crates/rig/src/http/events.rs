@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rig_core::CloudEvent;
 
 use super::{body, error::json_error};
-use crate::{app::Shared, auth::jwt::bearer_tokens};
+use crate::{app::Shared, auth::jwt::bearer_tokens, source::Source};
 
 /// Where the request came in, which decides the checks and headers.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
             return json_error(StatusCode::FORBIDDEN, "Submission denied.");
         }
     }
-    app.hub.publish(&event);
+    app.dispatcher.dispatch(Source::Http, &event);
     accepted(&event)
 }
 
