@@ -1,10 +1,15 @@
 //! The consumer loop: joins the group, decodes each message, dispatches it,
 //! then stores its offset (committed in the background), so a message counts
-//! as consumed once it was handled. librdkafka reconnects to brokers by itself
-//! (up to `KAFKA_RESTART_DELAY_MS` apart); if the consumer cannot be created or
-//! fails fatally it is re-created after a back-off. Nothing here ends the process.
+//! as consumed once it was handled.
+//!
+//! librdkafka reconnects to a broker that went away by itself, but when *all*
+//! brokers are gone the client is dropped and re-created after a back-off of
+//! at most `KAFKA_RESTART_DELAY_MS` (as RIG restarts its client): a cluster that
+//! comes back with re-created topics (new topic ids, e.g. a memory-backed
+//! broker) crashes librdkafka 2.12's metadata cache in a client that knew the
+//! old ids. Nothing here ends the process.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use rdkafka::{
     config::ClientConfig,
@@ -34,28 +39,65 @@ async fn run(config: KafkaConfig, dispatcher: Dispatcher) {
     }
 }
 
+/// Why the consumer was given up.
+#[derive(Debug, thiserror::Error)]
+enum Stopped {
+    #[error(transparent)]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("all Kafka brokers are down")]
+    AllBrokersDown,
+}
+
 /// Runs until the consumer cannot go on; returns why.
-async fn consume(config: &KafkaConfig, dispatcher: &Dispatcher, registry: &SchemaRegistry) -> rdkafka::error::KafkaError {
-    let consumer: StreamConsumer<Context> =
-        match client_config(config).create_with_context(Context { dispatcher: dispatcher.clone() }) {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+async fn consume(config: &KafkaConfig, dispatcher: &Dispatcher, registry: &SchemaRegistry) -> Stopped {
+    let all_down = Arc::new(tokio::sync::Notify::new());
+    let context = Context { dispatcher: dispatcher.clone(), all_brokers_down: all_down.clone() };
+    let consumer = match client_config(config).create_with_context(context) {
+        Ok(c) => ClosedOffThread(Some(c)),
+        Err(e) => return e.into(),
+    };
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     if let Err(e) = consumer.subscribe(&topics) {
-        return e;
+        return e.into();
     }
     loop {
-        match consumer.recv().await {
-            Ok(message) => {
-                handle(&message, dispatcher, registry).await;
-                if let Err(error) = consumer.store_offset_from_message(&message) {
-                    tracing::debug!(%error, "Could not store a Kafka offset.");
+        tokio::select! {
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    handle(&message, dispatcher, registry).await;
+                    if let Err(error) = consumer.store_offset_from_message(&message) {
+                        tracing::debug!(%error, "Could not store a Kafka offset.");
+                    }
                 }
+                // Transient errors (a broker went away, a partition ended) are
+                // reported through the context; the consumer recovers by itself.
+                Err(error) => tracing::debug!(%error, "Kafka consumer error."),
+            },
+            _ = all_down.notified() => return Stopped::AllBrokersDown,
+        }
+    }
+}
+
+/// Owns the consumer and closes it on a thread of its own: closing leaves the
+/// group and commits offsets, which waits for brokers that may be gone, and
+/// must not block the runtime (also when the task is aborted at shutdown).
+struct ClosedOffThread(Option<StreamConsumer<Context>>);
+
+impl std::ops::Deref for ClosedOffThread {
+    type Target = StreamConsumer<Context>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for ClosedOffThread {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let spawned = std::thread::Builder::new().name("rig-kafka-close".into()).spawn(move || drop(consumer));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "Cannot close the Kafka consumer on its own thread.");
             }
-            // Transient errors (a broker went away, a partition ended) are reported
-            // through the context; the consumer recovers by itself.
-            Err(error) => tracing::debug!(%error, "Kafka consumer error."),
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::source::{Dispatcher, Source};
 
 pub struct Context {
     pub dispatcher: Dispatcher,
+    /// Signalled when every broker is unreachable: the consumer loop then
+    /// re-creates the client (see consumer.rs for why).
+    pub all_brokers_down: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl ClientContext for Context {
@@ -46,6 +49,9 @@ impl ClientContext for Context {
             Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::Authentication
                 | RDKafkaErrorCode::SaslAuthenticationFailed | RDKafkaErrorCode::SSL)
         );
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.all_brokers_down.notify_one();
+        }
         if transport {
             self.dispatcher.health().down(Source::Kafka, reason);
         } else {
