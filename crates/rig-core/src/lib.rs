@@ -6,7 +6,9 @@
 //! - [`extractor`]: the `EXTRACTORS` config and JWT-inferred subscriptions.
 //! - [`index`]: the matching index keyed by event type and (field, value).
 //! - [`scalar`]: the comparable scalar used as an index key.
+//! - [`binding`]: CloudEvents carried by broker messages (Kafka, Avro wire format).
 
+pub mod binding;
 pub mod event;
 pub mod extractor;
 pub mod index;

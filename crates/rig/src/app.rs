@@ -12,14 +12,17 @@ use crate::{
     hub::{ConnId, Hub, Window},
     limit::ConnectionLimit,
     server,
+    source::{self, Dispatcher},
     token::{random_u64, TokenCodec, TokenIds},
 };
 
 /// State shared by every handler.
 pub struct AppState {
     pub config: Config,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     pub auth: Auth,
+    /// Where every source (HTTP, Kafka, NATS, Kinesis) hands its events.
+    pub dispatcher: Dispatcher,
     pub limit: ConnectionLimit,
     tokens: TokenCodec,
     node_id: u64,
@@ -32,9 +35,12 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
+        let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
+        let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
         Ok(AppState {
-            hub: Hub::with_window(config.extractors.clone(), Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age)),
             auth: Auth::new(&config),
+            dispatcher: Dispatcher::new(hub.clone()),
+            hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
             node_id: random_u64(),
@@ -79,7 +85,7 @@ impl App {
         let inbound = TcpListener::bind((c.bind_address, c.inbound_port)).await?;
         let api = TcpListener::bind((c.bind_address, c.api_port)).await?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
-        let tasks = vec![
+        let mut tasks = vec![
             serve(inbound, inbound::router(state.clone())),
             serve(api, internal::router(state.clone())),
             tokio::spawn(expire_longpoll_sessions(state.clone())),
@@ -88,6 +94,7 @@ impl App {
                 async move { state.auth.maintain(state.config.jwks_refresh).await }
             }),
         ];
+        tasks.extend(source::start(&state.config, &state.dispatcher));
         tracing::info!(%inbound_addr, %api_addr, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, state, tasks })
     }

@@ -6,11 +6,14 @@ use std::{collections::HashMap, net::IpAddr, path::Path, time::Duration};
 
 use rig_core::ExtractorConfig;
 
-use crate::hub::SlowPolicy;
-use crate::auth::{
-    check::CheckMode,
-    jwt::JwtConfig,
-    privilege::{as_pointer, Privileges},
+use crate::{
+    auth::{
+        check::CheckMode,
+        jwt::JwtConfig,
+        privilege::{as_pointer, Privileges},
+    },
+    hub::SlowPolicy,
+    source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
 };
 
 /// One documented variable.
@@ -68,6 +71,34 @@ pub const VARS: &[Var] = &[
     ours("RIG_LONGPOLL_BUFFER", "200", "Events kept per long-polling session."),
     ours("RIG_LONGPOLL_WAIT_MS", "5000", "How long a poll waits for an event before answering with none."),
     ours("RIG_LONGPOLL_SESSION_TIMEOUT_MS", "3600000", "Idle time after which a long-polling session is dropped."),
+    // Event sources (crates/rig/src/source).
+    rig("KAFKA_BROKERS", "", "Kafka brokers, host:port,...; non-empty enables the Kafka consumer."),
+    rig("KAFKA_SOURCE_TOPICS", "rig", "Kafka topics whose CloudEvents are delivered to frontends."),
+    rig("KAFKATOFILTER_KAFKA_GROUP_ID", "rig-kafka-to-filter", "Kafka consumer group; the same on every node, so each message is read once per cluster."),
+    rig("KAFKA_RESTART_DELAY_MS", "", "Longest wait between Kafka reconnection attempts (empty: RIG_SOURCE_BACKOFF_MAX_MS)."),
+    rig("KAFKA_SERIALIZER", "", "avro: produce Avro (consuming decodes Avro values whenever they are in the wire format)."),
+    rig("KAFKA_SCHEMA_REGISTRY_HOST", "", "Confluent-compatible schema registry, host:port or URL; schemas are fetched by id and cached."),
+    rig("KAFKA_SSL_ENABLED", "false", "TLS to the Kafka brokers, with the KAFKA_SSL_* files (relative paths start at the working directory)."),
+    rig("KAFKA_SSL_CA_CERTFILE", "ca.crt.pem", "CA certificate PEM for Kafka TLS (empty: system roots)."),
+    rig("KAFKA_SSL_CERTFILE", "client.crt.pem", "Client certificate PEM for Kafka TLS (empty: none)."),
+    rig("KAFKA_SSL_KEYFILE", "client.key.pem", "Client private key PEM for Kafka TLS, may be encrypted (empty: none)."),
+    rig("KAFKA_SSL_KEYFILE_PASS", "", "Passphrase of an encrypted KAFKA_SSL_KEYFILE."),
+    rig("KAFKA_SASL", "", "SASL credentials: plain:<user>:<password>, scram_sha_256:<user>:<password> or scram_sha_512:<user>:<password>."),
+    ours("RIG_KAFKA_CONFIG", "", "Extra librdkafka consumer properties, key=value,... (e.g. session.timeout.ms=6000)."),
+    rig("NATS_SERVERS", "", "NATS servers, host:port,...; non-empty enables the NATS consumer."),
+    rig("NATS_SOURCE_TOPICS", "rig", "NATS subjects whose CloudEvents are delivered to frontends."),
+    rig("NATSTOFILTER_QUEUE_GROUP", "rig-nats-to-filter", "NATS queue group; the same on every node, so each message is read once per cluster."),
+    rig("KINESIS_ENABLED", "false", "Consume CloudEvents from an Amazon Kinesis stream (credentials from the standard AWS chain)."),
+    rig("KINESIS_STREAM", "RIG-outbound", "Kinesis stream consumed."),
+    rig("KINESIS_APP_NAME", "Reactive-Interaction-Gateway", "Kinesis application name (RIG's lease table; logged only: every node reads every shard)."),
+    rig("KINESIS_AWS_REGION", "eu-west-1", "AWS region of the Kinesis stream."),
+    rig("KINESIS_ENDPOINT", "", "Custom Kinesis endpoint URL (e.g. a local Kinesis for tests)."),
+    rig("KINESIS_DYNAMODB_ENDPOINT", "", "Accepted for compatibility; unused (no lease table)."),
+    rig("KINESIS_CLIENT_JAR", "./kinesis-client/target/rig-kinesis-client-1.0-SNAPSHOT.jar", "Accepted for compatibility; unused (Kinesis is read natively, no Java)."),
+    rig("KINESIS_OTP_JAR", "", "Accepted for compatibility; unused (Kinesis is read natively, no Java)."),
+    rig("KINESIS_LOG_LEVEL", "INFO", "Accepted for compatibility; unused (use LOG_LEVEL)."),
+    ours("RIG_KINESIS_POLL_INTERVAL_MS", "1000", "Pause between Kinesis GetRecords calls per shard."),
+    ours("RIG_SOURCE_BACKOFF_MAX_MS", "20000", "Longest wait between reconnection attempts to a broker (the first retry is after 100 ms)."),
 ];
 
 /// Where configuration values come from: the process environment or, in tests, a map.
@@ -121,6 +152,11 @@ pub struct Config {
     pub longpoll_buffer: usize,
     pub longpoll_wait: Duration,
     pub longpoll_session_timeout: Duration,
+    /// Longest wait between reconnection attempts to a broker.
+    pub source_backoff_max: Duration,
+    pub kafka: Option<KafkaConfig>,
+    pub nats: Option<NatsConfig>,
+    pub kinesis: Option<KinesisConfig>,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -135,7 +171,7 @@ pub struct ConfigError {
 /// Reads variables, falling back to the documented default, and collects errors.
 /// A bad value is recorded and replaced by its default so parsing can go on and
 /// report every bad variable at once.
-struct Reader<'a, S: Strings> {
+pub(crate) struct Reader<'a, S: Strings> {
     strings: &'a S,
     errors: Vec<ConfigError>,
 }
@@ -145,11 +181,11 @@ fn default_of(name: &str) -> &'static str {
 }
 
 impl<S: Strings> Reader<'_, S> {
-    fn raw(&self, name: &'static str) -> String {
+    pub(crate) fn raw(&self, name: &'static str) -> String {
         self.strings.get(name).unwrap_or_else(|| default_of(name).to_string())
     }
 
-    fn parse<T>(&mut self, name: &'static str, f: impl Fn(&str) -> Result<T, String>) -> T {
+    pub(crate) fn parse<T>(&mut self, name: &'static str, f: impl Fn(&str) -> Result<T, String>) -> T {
         let value = self.raw(name);
         f(value.trim()).unwrap_or_else(|reason| {
             self.errors.push(ConfigError { name, value, reason });
@@ -157,7 +193,12 @@ impl<S: Strings> Reader<'_, S> {
         })
     }
 
-    fn num<T: std::str::FromStr>(&mut self, name: &'static str) -> T {
+    /// Records a bad value found by a check that has no default to fall back on.
+    pub(crate) fn fail(&mut self, name: &'static str, value: String, reason: String) {
+        self.errors.push(ConfigError { name, value, reason });
+    }
+
+    pub(crate) fn num<T: std::str::FromStr>(&mut self, name: &'static str) -> T {
         self.parse(name, |s| s.parse().map_err(|_| "expected a non-negative integer".to_string()))
     }
 
@@ -174,6 +215,10 @@ impl Config {
             let (key, field) = (r.raw("JWT_SECRET_KEY"), r.raw("JWT_SESSION_FIELD"));
             r.parse("JWT_ALG", |alg| JwtConfig::new(alg, &key, &field))
         };
+        let source_backoff_max = Duration::from_millis(r.parse("RIG_SOURCE_BACKOFF_MAX_MS", positive));
+        let kafka = crate::source::kafka::config::parse(&mut r, source_backoff_max);
+        let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
+        let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             inbound_port: r.num("INBOUND_PORT"),
@@ -220,6 +265,10 @@ impl Config {
             longpoll_buffer: r.parse("RIG_LONGPOLL_BUFFER", positive),
             longpoll_wait: r.millis("RIG_LONGPOLL_WAIT_MS"),
             longpoll_session_timeout: r.millis("RIG_LONGPOLL_SESSION_TIMEOUT_MS"),
+            source_backoff_max,
+            kafka,
+            nats,
+            kinesis,
         };
         if r.errors.is_empty() { Ok(config) } else { Err(r.errors) }
     }
@@ -236,9 +285,18 @@ impl Config {
     }
 }
 
-/// A comma-separated list, trimmed, empty items dropped.
-pub fn list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+/// A comma-separated list, entries trimmed, empty entries dropped (as RIG's `:list`).
+pub(crate) fn list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|e| !e.is_empty()).map(String::from).collect()
+}
+
+/// RIG's booleans: true/false, 1/0, yes/no (any case); empty is false.
+pub(crate) fn boolean(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err("expected true/false, 1/0 or yes/no".into()),
+    }
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(s: &str) -> Result<T, String> {

@@ -8,6 +8,7 @@
 //! - [`token`]: signed, routable connection tokens.
 //! - [`limit`]: the per-minute connection limit.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
+//! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
 pub mod app;
@@ -17,6 +18,7 @@ pub mod http;
 pub mod hub;
 pub mod limit;
 pub mod server;
+pub mod source;
 pub mod token;
 pub mod transport;
 

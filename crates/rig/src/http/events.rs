@@ -18,6 +18,7 @@ use crate::{
         check::{CheckRequest, Decision},
         jwt::bearer_tokens,
     },
+    source::Source,
 };
 
 /// Where the request came in, which decides the checks and headers.
@@ -71,7 +72,7 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
         }
     }
     let event = std::sync::Arc::new(event);
-    app.hub.publish(event.clone());
+    app.dispatcher.dispatch(Source::Http, event.clone());
     accepted(&event)
 }
 

@@ -1,13 +1,14 @@
 //! The internal (management) port. No authentication: keep it private.
 
 use axum::{
+    extract::State,
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
     Router,
 };
 
-use super::{blacklist, events, inbound::health, openapi, presence};
+use super::{blacklist, events, inbound, openapi, presence};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
@@ -28,6 +29,20 @@ pub fn router(app: Shared) -> Router {
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
         .with_state(app)
+}
+
+/// `GET /health`: 200 `OK` while every configured event source is connected;
+/// 503 with a JSON report naming each source and its last error while one is
+/// down. (The public `/_rig/health` only says the process is alive.)
+async fn health(State(app): State<Shared>) -> Response {
+    match app.dispatcher.health().report() {
+        None => inbound::health().await,
+        Some(report) => {
+            let mut r = (StatusCode::SERVICE_UNAVAILABLE, report.to_string()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            r
+        }
+    }
 }
 
 /// RIG's API 404: `{"errors":{"detail":"Not found"}}`.

@@ -5,6 +5,8 @@
 
 pub mod http_server;
 pub mod keys;
+pub mod brokers;
+pub mod registry;
 
 use std::time::Duration;
 
@@ -34,6 +36,11 @@ pub struct TestRig {
 impl TestRig {
     /// Starts the gateway with test defaults and `overrides` (env var names).
     pub async fn start(overrides: &[(&str, &str)]) -> TestRig {
+        if let Ok(level) = std::env::var("RIG_TEST_LOG") {
+            // RIG_TEST_LOG=debug (or info, warn) shows the gateway's logs.
+            let level = level.parse().unwrap_or(tracing::Level::DEBUG);
+            let _ = tracing_subscriber::fmt().with_max_level(level).with_test_writer().try_init();
+        }
         let mut vars = vec![("JWT_SECRET_KEY", SECRET), ("EXTRACTORS", EXTRACTORS)];
         vars.extend_from_slice(overrides);
         let app = App::start(Config::for_test(&vars)).await.expect("gateway starts");

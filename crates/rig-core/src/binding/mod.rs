@@ -1,0 +1,10 @@
+//! Protocol bindings: how a broker message carries a CloudEvent.
+//!
+//! - [`avro`]: the Confluent wire format (magic byte, schema id, Avro body).
+//! - [`attributes`]: version detection (1.0, then 0.2, then 0.1) and the
+//!   attribute rules cloudevents-ex applies to events built from parts.
+//! - [`kafka`]: the Kafka protocol binding, structured and binary (`ce_` headers).
+
+pub mod attributes;
+pub mod avro;
+pub mod kafka;

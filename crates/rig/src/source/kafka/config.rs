@@ -1,0 +1,178 @@
+//! Kafka consumer settings from RIG's variables (rig-spec 8.5).
+
+use std::{path::PathBuf, time::Duration};
+
+use crate::config::{list, Reader, Strings};
+
+/// SASL mechanism and credentials from `KAFKA_SASL=<mechanism>:<user>:<password>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sasl {
+    /// librdkafka's name: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: &'static str,
+    pub username: String,
+    pub password: String,
+}
+
+/// TLS files; `None` where the variable is empty (RIG: "empty path = omit that file").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub key_password: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: Vec<String>,
+    pub topics: Vec<String>,
+    pub group_id: String,
+    /// Upper bound of the reconnect back-off (librdkafka `reconnect.backoff.max.ms`).
+    pub restart_delay: Duration,
+    /// Base URL of a Confluent-compatible schema registry, for Avro values.
+    pub schema_registry: Option<String>,
+    pub tls: Option<Tls>,
+    pub sasl: Option<Sasl>,
+    /// Extra librdkafka properties (`RIG_KAFKA_CONFIG`), applied last.
+    pub extra: Vec<(String, String)>,
+}
+
+/// `None` when `KAFKA_BROKERS` is empty (Kafka disabled, as in RIG).
+pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) -> Option<KafkaConfig> {
+    let brokers = list(&r.raw("KAFKA_BROKERS"));
+    // Parsed even when Kafka is off, so a typo is reported either way.
+    let restart_delay = r.parse("KAFKA_RESTART_DELAY_MS", |s| {
+        if s.is_empty() {
+            Ok(None)
+        } else {
+            s.parse().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| "expected milliseconds".into())
+        }
+    });
+    let sasl = r.parse("KAFKA_SASL", parse_sasl);
+    let ssl_enabled = r.parse("KAFKA_SSL_ENABLED", crate::config::boolean);
+    let tls = if ssl_enabled {
+        let mut file = |name: &'static str| {
+            let value = r.raw(name).trim().to_string();
+            if value.is_empty() {
+                return None;
+            }
+            let path = PathBuf::from(&value);
+            if path.is_file() {
+                return Some(path);
+            }
+            let cwd = std::env::current_dir().unwrap_or_default();
+            r.fail(name, value, format!("no such file (relative paths start at the working directory {cwd:?})"));
+            None
+        };
+        let (ca, cert, key) = (file("KAFKA_SSL_CA_CERTFILE"), file("KAFKA_SSL_CERTFILE"), file("KAFKA_SSL_KEYFILE"));
+        let key_password = Some(r.raw("KAFKA_SSL_KEYFILE_PASS")).filter(|p| !p.is_empty());
+        Some(Tls { ca, cert, key, key_password })
+    } else {
+        None
+    };
+    let extra = r.parse("RIG_KAFKA_CONFIG", parse_properties);
+    let schema_registry = Some(r.raw("KAFKA_SCHEMA_REGISTRY_HOST").trim().to_string()).filter(|h| !h.is_empty()).map(|h| {
+        let h = h.trim_end_matches('/');
+        if h.starts_with("http://") || h.starts_with("https://") { h.to_string() } else { format!("http://{h}") }
+    });
+    if brokers.is_empty() {
+        return None;
+    }
+    if sasl.is_some() && tls.is_none() {
+        tracing::warn!("KAFKA_SASL is set but KAFKA_SSL_ENABLED is not: credentials travel unencrypted.");
+    }
+    Some(KafkaConfig {
+        brokers,
+        topics: list(&r.raw("KAFKA_SOURCE_TOPICS")),
+        group_id: r.raw("KAFKATOFILTER_KAFKA_GROUP_ID"),
+        restart_delay: restart_delay.unwrap_or(backoff_max),
+        schema_registry,
+        tls,
+        sasl,
+        extra,
+    })
+}
+
+/// `plain:<user>:<password>`, `scram_sha_256:...` or `scram_sha_512:...`;
+/// the password may contain colons.
+fn parse_sasl(s: &str) -> Result<Option<Sasl>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = s.splitn(3, ':');
+    let mechanism = match parts.next().unwrap_or("").to_ascii_lowercase().as_str() {
+        "plain" => "PLAIN",
+        "scram_sha_256" | "scram-sha-256" => "SCRAM-SHA-256",
+        "scram_sha_512" | "scram-sha-512" => "SCRAM-SHA-512",
+        _ => return Err("expected plain:<user>:<password>, scram_sha_256:<user>:<password> or scram_sha_512:<user>:<password>".into()),
+    };
+    match (parts.next(), parts.next()) {
+        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Sasl { mechanism, username: u.into(), password: p.into() })),
+        _ => Err("expected <mechanism>:<user>:<password>".into()),
+    }
+}
+
+/// `key=value,key=value` (librdkafka property names).
+fn parse_properties(s: &str) -> Result<Vec<(String, String)>, String> {
+    list(s)
+        .into_iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => Err(format!("{kv:?} is not key=value")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::Config;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<crate::config::ConfigError>> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_strings(&env)
+    }
+
+    #[test]
+    fn disabled_without_brokers_and_rig_defaults_otherwise() {
+        assert!(config(&[]).unwrap().kafka.is_none());
+        let k = config(&[("KAFKA_BROKERS", "a:9092, b:9092")]).unwrap().kafka.unwrap();
+        assert_eq!(k.brokers, ["a:9092", "b:9092"]);
+        assert_eq!(k.topics, ["rig"]);
+        assert_eq!(k.group_id, "rig-kafka-to-filter");
+        assert!(k.tls.is_none() && k.sasl.is_none() && k.schema_registry.is_none());
+    }
+
+    #[test]
+    fn sasl_variants_and_registry_url() {
+        let k = config(&[
+            ("KAFKA_BROKERS", "a:1"),
+            ("KAFKA_SASL", "scram_sha_512:me:pa:ss"),
+            ("KAFKA_SCHEMA_REGISTRY_HOST", "reg:8081"),
+            ("RIG_KAFKA_CONFIG", "session.timeout.ms=6000"),
+        ])
+        .unwrap()
+        .kafka
+        .unwrap();
+        let sasl = k.sasl.unwrap();
+        assert_eq!((sasl.mechanism, sasl.username.as_str(), sasl.password.as_str()), ("SCRAM-SHA-512", "me", "pa:ss"));
+        assert_eq!(k.schema_registry.as_deref(), Some("http://reg:8081"));
+        assert_eq!(k.extra, [("session.timeout.ms".to_string(), "6000".to_string())]);
+    }
+
+    #[test]
+    fn bad_values_are_reported_by_name() {
+        let errs = config(&[
+            ("KAFKA_BROKERS", "a:1"),
+            ("KAFKA_SASL", "gssapi:x:y"),
+            ("KAFKA_SSL_ENABLED", "yes"),
+            ("KAFKA_SSL_CA_CERTFILE", "/nonexistent/ca.pem"),
+            ("KAFKA_SSL_CERTFILE", ""),
+            ("KAFKA_SSL_KEYFILE", ""),
+        ])
+        .unwrap_err();
+        let names: Vec<_> = errs.iter().map(|e| e.name).collect();
+        assert_eq!(names, ["KAFKA_SASL", "KAFKA_SSL_CA_CERTFILE"]);
+    }
+}

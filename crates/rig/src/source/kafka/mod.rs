@@ -1,0 +1,29 @@
+//! The Kafka consumer (rig-spec 4.2): a consumer group on `KAFKA_SOURCE_TOPICS`
+//! whose messages are decoded with the CloudEvents Kafka binding
+//! (`rig_core::binding::kafka`) and dispatched like any other event.
+
+pub mod config;
+#[cfg(feature = "kafka")]
+mod consumer;
+#[cfg(feature = "kafka")]
+mod context;
+#[cfg(feature = "kafka")]
+pub mod registry;
+
+use tokio::task::JoinHandle;
+
+use super::Dispatcher;
+
+/// Starts the consumer task (or warns that this build cannot).
+pub fn start(config: config::KafkaConfig, dispatcher: Dispatcher) -> Vec<JoinHandle<()>> {
+    #[cfg(feature = "kafka")]
+    {
+        vec![consumer::start(config, dispatcher)]
+    }
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (config, dispatcher);
+        tracing::error!("KAFKA_BROKERS is set but this build has no Kafka support (cargo feature `kafka`).");
+        Vec::new()
+    }
+}

