@@ -220,19 +220,24 @@ after(async () => {
   ]);
 });
 
+// Waits until every transport's greeting cell shows something.
+function waitForGreetingEverywhere(page, consoleLog) {
+  return waitForPage(
+    page,
+    `"${GREETING}" on all three transports`,
+    (s) => TRANSPORTS.every((tr) => s[tr].greeting !== ""),
+    DELIVERY_TIMEOUT_MS,
+    consoleLog,
+  );
+}
+
 // --- the tests ----------------------------------------------------------------
 
 test("a published greeting reaches the page over SSE, WebSocket and long-polling", { timeout: 60_000 }, async (t) => {
   const { page, consoleLog } = await openSubscribedPage(t);
   try {
     await publish(cloudEvent("greeting", GREETING));
-    const state = await waitForPage(
-      page,
-      `"${GREETING}" on all three transports`,
-      (s) => TRANSPORTS.every((tr) => s[tr].greeting !== ""),
-      DELIVERY_TIMEOUT_MS,
-      consoleLog,
-    );
+    const state = await waitForGreetingEverywhere(page, consoleLog);
     for (const tr of TRANSPORTS) {
       assert.equal(state[tr].greeting, GREETING, `${tr} greeting`);
       assert.equal(state[tr].status, "subscribed", `${tr} status`);
@@ -249,13 +254,7 @@ test("an event of an unsubscribed type does not reach the page", { timeout: 60_0
     // is shown, a leaked "other" event would already have arrived.
     await publish(cloudEvent("other", "must not be delivered"));
     await publish(cloudEvent("greeting", GREETING));
-    const state = await waitForPage(
-      page,
-      `"${GREETING}" on all three transports`,
-      (s) => TRANSPORTS.every((tr) => s[tr].greeting !== ""),
-      DELIVERY_TIMEOUT_MS,
-      consoleLog,
-    );
+    const state = await waitForGreetingEverywhere(page, consoleLog);
     for (const tr of TRANSPORTS) {
       assert.equal(state[tr].greeting, GREETING, `${tr} greeting shows only the greeting`);
       const types = state[tr].log.split(", ");
