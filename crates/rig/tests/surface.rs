@@ -71,3 +71,38 @@ fn bad_configuration_is_reported_by_name_before_binding() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("INBOUND_PORT") && err.contains("EXTRACTORS"), "{err}");
 }
+
+#[tokio::test]
+async fn metrics_move_with_real_traffic() {
+    let rig = TestRig::start(&[]).await;
+    let subs = enc(r#"[{"eventType":"greeting"}]"#);
+    let mut sse = SseClient::connect(&rig.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
+    sse.greeted().await;
+    rig.publish(&greeting("1", serde_json::json!({}))).await;
+    rig.publish(&greeting("2", serde_json::json!({}))).await;
+    rig.publish(&serde_json::json!({"specversion": "0.2", "type": "nobody", "id": "3"})).await;
+    sse.next_event().await.unwrap();
+    sse.next_event().await.unwrap();
+    let r = rig.http.post(rig.api_url("/v3/session-blacklist")).header("content-type", "application/json")
+        .body(r#"{"sessionId":"s","validityInSeconds":60}"#).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = rig.http.get(rig.api_url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    for line in [
+        "rig_connections{transport=\"sse\"} 1",
+        "rig_subscriptions_total 1",
+        "rig_events_published_total 3",
+        "rig_frames_queued_total 2",
+        "rig_consumed_events_total{source=\"http\"} 3",
+        "rig_consumed_events_forwarded_total{source=\"http\"} 2",
+        "rig_distributed_set_items_total{name=\"Elixir.SessionBlacklist\"} 1",
+        "rig_distributed_set_items_current{name=\"Elixir.SessionBlacklist\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    assert!(text.contains("process_resident_memory_bytes "));
+    let off = TestRig::start(&[("PROMETHEUS_METRICS_ENABLED", "false")]).await;
+    assert_eq!(off.http.get(off.api_url("/metrics")).send().await.unwrap().status(), 404);
+}

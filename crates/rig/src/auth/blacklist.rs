@@ -3,7 +3,10 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -13,11 +16,14 @@ use crate::hub::lock;
 #[derive(Debug, Default)]
 pub struct Blacklist {
     entries: Mutex<HashMap<String, Instant>>,
+    /// Additions ever made (RIG: `rig_distributed_set_items_total`).
+    added: AtomicU64,
 }
 
 impl Blacklist {
     /// Adds `session` for `ttl`; an existing longer entry is kept.
     pub fn add(&self, session: &str, ttl: Duration) {
+        self.added.fetch_add(1, Ordering::Relaxed);
         let until = Instant::now() + ttl;
         let mut entries = lock(&self.entries);
         let e = entries.entry(session.to_string()).or_insert(until);
@@ -27,6 +33,17 @@ impl Blacklist {
     /// True while `session` is blacklisted and not expired.
     pub fn contains(&self, session: &str) -> bool {
         lock(&self.entries).get(session).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Additions ever made.
+    pub fn added(&self) -> u64 {
+        self.added.load(Ordering::Relaxed)
+    }
+
+    /// Entries not yet expired.
+    pub fn current(&self) -> usize {
+        let now = Instant::now();
+        lock(&self.entries).values().filter(|until| **until > now).count()
     }
 
     /// Drops expired entries; returns how many remain.

@@ -8,6 +8,7 @@ pub mod events;
 pub mod fallback;
 pub mod inbound;
 pub mod internal;
+pub mod metrics;
 pub mod openapi;
 pub mod presence;
 pub mod subscriptions;

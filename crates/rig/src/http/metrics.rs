@@ -1,0 +1,107 @@
+//! `GET /metrics` on the internal port: Prometheus text format 0.0.4, with
+//! RIG's metric names where RIG had them and ours beside them. Rendered on
+//! demand from the counters the components keep (no registry, no globals).
+
+use std::{fmt::Write, sync::atomic::Ordering};
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+use crate::{app::Shared, source::Source};
+
+/// Serves the metrics, or 404 when `PROMETHEUS_METRICS_ENABLED` is false.
+pub async fn metrics(State(app): State<Shared>) -> Response {
+    if !app.config.metrics_enabled {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut r = render(&app).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    r
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            let body: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+            let _ = write!(self.0, "{{{}}}", body.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn render(app: &Shared) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    let hub = &app.hub;
+    let s = &hub.stats;
+    let (sse, ws, lp) = hub.connection_counts();
+    o.family("rig_connections", "gauge", "Live frontend connections on this node.");
+    for (t, n) in [("sse", sse), ("ws", ws), ("longpolling", lp)] {
+        o.sample("rig_connections", &[("transport", t)], n);
+    }
+    o.single("rig_subscriptions_total", "gauge", "Subscription rows registered on this node (RIG).", hub.subscription_rows());
+    o.single("rig_events_published_total", "counter", "Events handed to the hub, from every source.", s.events_published.load(Ordering::Relaxed));
+    o.single("rig_frames_queued_total", "counter", "Event frames queued for a connection.", s.frames_queued.load(Ordering::Relaxed));
+    o.single("rig_frames_dropped_total", "counter", "Frames a slow client did not get.", s.frames_dropped.load(Ordering::Relaxed));
+    o.single("rig_slow_client_disconnects_total", "counter", "Connections closed by the slow-client policy.", s.slow_disconnects.load(Ordering::Relaxed));
+    o.single("rig_frames_replayed_total", "counter", "Frames replayed to resuming clients.", s.frames_replayed.load(Ordering::Relaxed));
+    o.single("rig_resumes_outside_window_total", "counter", "Resumes whose cursor had left the window.", s.resumes_outside_window.load(Ordering::Relaxed));
+    sources(&mut o, app);
+    let set = [("name", "Elixir.SessionBlacklist")];
+    o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");
+    o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
+    o.family("rig_distributed_set_items_current", "gauge", "Session blacklist entries in force (RIG).");
+    o.sample("rig_distributed_set_items_current", &set, app.auth.blacklist.current());
+    process(&mut o);
+    o.0
+}
+
+fn sources(o: &mut Out, app: &Shared) {
+    type Pick = fn(&crate::source::SourceCounters) -> &std::sync::atomic::AtomicU64;
+    let families: [(&str, &str, Pick); 3] = [
+        ("rig_consumed_events_total", "Messages consumed per source, good or bad (RIG).", |c| &c.consumed),
+        ("rig_consumed_events_failed_total", "Consumed messages that were not a deliverable event (RIG).", |c| &c.failed),
+        ("rig_consumed_events_forwarded_total", "Events queued for at least one connection.", |c| &c.forwarded),
+    ];
+    for (name, help, pick) in families {
+        o.family(name, "counter", help);
+        for src in Source::ALL {
+            o.sample(name, &[("source", src.name())], pick(app.dispatcher.counters(src)).load(Ordering::Relaxed));
+        }
+    }
+    o.family("rig_source_up", "gauge", "1 while a configured event source is connected.");
+    for src in Source::ALL {
+        if let Some(state) = app.dispatcher.health().state(src) {
+            o.sample("rig_source_up", &[("source", src.name())], u8::from(state.connected));
+        }
+    }
+}
+
+fn process(o: &mut Out) {
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+        if let Some(pages) = statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()) {
+            o.single("process_resident_memory_bytes", "gauge", "Resident memory.", pages * 4096);
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        o.single("process_open_fds", "gauge", "Open file descriptors.", fds.count());
+    }
+}
