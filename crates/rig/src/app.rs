@@ -117,6 +117,26 @@ async fn expire_longpoll_sessions(state: Shared) {
 }
 
 impl RunningApp {
+    /// Graceful shutdown: stop accepting, tell every client to reconnect
+    /// elsewhere (`rig.connection_closed` with reason `shutdown`, WebSocket close
+    /// 1001), then wait up to `grace` for the connections to go.
+    pub async fn shutdown(mut self, grace: Duration) -> usize {
+        for accept_loop in self.tasks.drain(..2) {
+            accept_loop.abort();
+        }
+        let closing = self.state.hub.close_all(crate::hub::CloseReason::Shutdown);
+        tracing::info!(connections = closing, "Shutting down; clients told to reconnect elsewhere.");
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let (sse, ws, lp) = self.state.hub.connection_counts();
+            let left = sse + ws + lp;
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until a listener stops (it normally never does).
     pub async fn wait(mut self) {
         if let Some(first) = self.tasks.first_mut() {

@@ -62,6 +62,7 @@ pub const VARS: &[Var] = &[
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
     ours("RIG_BIND_ADDRESS", "0.0.0.0", "Address both ports bind to."),
+    ours("RIG_SHUTDOWN_GRACE_MS", "10000", "On SIGTERM: time for connected clients to leave after being told to reconnect elsewhere."),
     ours("RIG_MAX_BODY_BYTES", "1048576", "Largest request body accepted on either port; larger gets 413."),
     ours("RIG_OUTBOX_CAPACITY", "256", "Frames queued per SSE/WS connection before the slow-client policy applies."),
     ours("RIG_SLOW_CLIENT_POLICY", "drop_oldest", "Full outbox: drop_oldest (count it, send rig.events_missed) or disconnect (rig.connection_closed / WS 1013)."),
@@ -126,6 +127,7 @@ impl Strings for HashMap<String, String> {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind_address: IpAddr,
+    pub shutdown_grace: Duration,
     pub inbound_port: u16,
     pub api_port: u16,
     pub cors: String,
@@ -223,6 +225,7 @@ impl Config {
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
+            shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
             inbound_port: r.num("INBOUND_PORT"),
             api_port: r.num("API_HTTP_PORT"),
             cors: r.raw("CORS"),

@@ -39,10 +39,11 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!("rig: listening on {} (public) and {} (internal)", app.inbound_addr, app.api_addr);
-    tokio::select! {
-        _ = app.wait() => ExitCode::FAILURE,
-        _ = shutdown_signal() => ExitCode::SUCCESS,
-    }
+    let grace = app.state.config.shutdown_grace;
+    shutdown_signal().await;
+    let left = app.shutdown(grace).await;
+    eprintln!("rig: stopped ({left} connections still open after the grace period)");
+    ExitCode::SUCCESS
 }
 
 fn init_logging(config: &Config) {

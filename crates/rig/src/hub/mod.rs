@@ -277,6 +277,21 @@ impl Hub {
         }
     }
 
+    /// Tells every connection to close (shutdown); returns how many.
+    pub fn close_all(&self, reason: CloseReason) -> usize {
+        let mut all: Vec<(ConnId, Sink)> = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(lock(shard).iter().map(|(id, c)| (*id, c.sink.clone())));
+        }
+        for (id, sink) in &all {
+            sink.close(reason);
+            if let Sink::Poll(_) = sink {
+                self.unregister(*id);
+            }
+        }
+        all.len()
+    }
+
     /// Tells every connection of `session` to close; returns how many.
     pub fn kill_session(&self, session: &str) -> usize {
         let ids = lock(&self.sessions).get(session).cloned().unwrap_or_default();

@@ -28,6 +28,18 @@ pub enum CloseReason {
     Shutdown,
 }
 
+impl CloseReason {
+    /// The RIG event that tells a client why it is being closed.
+    pub fn frame(self) -> Frame {
+        let closed = |reason: &str| Frame::system("rig.connection_closed", Some(serde_json::json!({ "reason": reason })));
+        match self {
+            CloseReason::SessionKilled => Frame::system("rig.session_killed", None),
+            CloseReason::SlowConsumer => closed("slow_consumer"),
+            CloseReason::Shutdown => closed("shutdown"),
+        }
+    }
+}
+
 /// What to do when a client's outbox is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlowPolicy {
@@ -205,7 +217,7 @@ impl Sink {
             Sink::Stream(outbox) => outbox.close(reason),
             Sink::Poll(buf) => {
                 // A pending poll answers with this event, as an SSE client would see it.
-                buf.push(Arc::new(Frame::system("rig.session_killed", None)));
+                buf.push(Arc::new(reason.frame()));
                 buf.close();
             }
         }

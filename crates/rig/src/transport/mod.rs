@@ -14,7 +14,7 @@ use serde_json::json;
 use self::connect::Accepted;
 use crate::{
     app::Shared,
-    hub::{self, CloseReason, ConnId, Frame, Item, Opening, Outbox, Sink, Transport},
+    hub::{self, ConnId, Frame, Item, Opening, Outbox, Sink, Transport},
 };
 
 /// Registers an accepted streaming (SSE/WS) connection: greeting, replay of
@@ -43,11 +43,7 @@ pub fn notice_frame(item: &Item) -> Option<Frame> {
     match item {
         Item::Frame(_) => None,
         Item::Missed(n) => Some(Frame::system("rig.events_missed", Some(json!({"reason": "outbox_full", "count": n})))),
-        Item::Close(CloseReason::SessionKilled) => Some(Frame::system("rig.session_killed", None)),
-        Item::Close(CloseReason::SlowConsumer) => {
-            Some(Frame::system("rig.connection_closed", Some(json!({"reason": "slow_consumer"}))))
-        }
-        Item::Close(CloseReason::Shutdown) => Some(Frame::system("rig.connection_closed", Some(json!({"reason": "shutdown"})))),
+        Item::Close(reason) => Some(reason.frame()),
     }
 }
 
