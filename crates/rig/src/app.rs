@@ -72,6 +72,8 @@ pub struct App;
 pub struct RunningApp {
     pub inbound_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// (public, internal) HTTPS addresses when HTTPS is on.
+    pub https_addrs: Option<(SocketAddr, SocketAddr)>,
     pub state: Shared,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -86,22 +88,31 @@ impl App {
         let api = TcpListener::bind((c.bind_address, c.api_port)).await?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
         let mut tasks = vec![
-            serve(inbound, inbound::router(state.clone())),
-            serve(api, internal::router(state.clone())),
+            serve(inbound, inbound::router(state.clone()), None),
+            serve(api, internal::router(state.clone()), None),
             tokio::spawn(expire_longpoll_sessions(state.clone())),
             tokio::spawn({
                 let state = state.clone();
                 async move { state.auth.maintain(state.config.jwks_refresh).await }
             }),
         ];
+        let mut https = None;
+        if let Some(tls) = &state.config.tls {
+            let inbound = TcpListener::bind((c.bind_address, c.inbound_https_port)).await?;
+            let api = TcpListener::bind((c.bind_address, c.api_https_port)).await?;
+            https = Some((inbound.local_addr()?, api.local_addr()?));
+            // Kept right after the plain listeners: shutdown stops the first four tasks.
+            tasks.insert(2, serve(inbound, inbound::router(state.clone()), Some(tls.clone())));
+            tasks.insert(3, serve(api, internal::router(state.clone()), Some(tls.clone())));
+        }
         tasks.extend(source::start(&state.config, &state.dispatcher));
-        tracing::info!(%inbound_addr, %api_addr, "Gateway listening.");
-        Ok(RunningApp { inbound_addr, api_addr, state, tasks })
+        tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
+        Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, tasks })
     }
 }
 
-fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
-    tokio::spawn(server::serve(listener, router))
+fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<rustls::ServerConfig>>) -> JoinHandle<()> {
+    tokio::spawn(server::serve(listener, router, tls))
 }
 
 async fn expire_longpoll_sessions(state: Shared) {
@@ -121,7 +132,8 @@ impl RunningApp {
     /// elsewhere (`rig.connection_closed` with reason `shutdown`, WebSocket close
     /// 1001), then wait up to `grace` for the connections to go.
     pub async fn shutdown(mut self, grace: Duration) -> usize {
-        for accept_loop in self.tasks.drain(..2) {
+        let listeners = if self.https_addrs.is_some() { 4 } else { 2 };
+        for accept_loop in self.tasks.drain(..listeners) {
             accept_loop.abort();
         }
         let closing = self.state.hub.close_all(crate::hub::CloseReason::Shutdown);

@@ -41,6 +41,11 @@ const fn ours(name: &'static str, default: &'static str, doc: &'static str) -> V
 pub const VARS: &[Var] = &[
     rig("INBOUND_PORT", "4000", "Public HTTP port: frontend connections, event publishing, proxy."),
     rig("API_HTTP_PORT", "4010", "Internal HTTP port: management API, health. Keep it private."),
+    rig("INBOUND_HTTPS_PORT", "4001", "Public HTTPS port (HTTP/1.1 and HTTP/2), when HTTPS is on."),
+    rig("API_HTTPS_PORT", "4011", "Internal HTTPS port, when HTTPS is on."),
+    rig("HTTPS_CERTFILE", "", "PEM certificate (chain) file; with HTTPS_KEYFILE it turns HTTPS on for both ports (HTTP stays on)."),
+    rig("HTTPS_KEYFILE", "", "PEM private key file; may be PKCS#8 encrypted (ENCRYPTED PRIVATE KEY)."),
+    rig("HTTPS_KEYFILE_PASS", "", "Pass phrase of an encrypted HTTPS_KEYFILE."),
     rig("CORS", "*", "Value of access-control-allow-origin on the public port."),
     rig("EXTRACTORS", "", "Extractor config: a JSON file path or inline JSON (event type -> field -> pointers)."),
     rig("MAX_CONNECTIONS_PER_MINUTE", "5000", "New SSE/WS/long-polling connections accepted per node per wall-clock minute."),
@@ -130,6 +135,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub inbound_port: u16,
     pub api_port: u16,
+    pub inbound_https_port: u16,
+    pub api_https_port: u16,
+    /// TLS settings when HTTPS is on (files read and checked at start).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     pub cors: String,
     pub extractors: ExtractorConfig,
     pub max_connections_per_minute: u64,
@@ -216,8 +225,11 @@ impl Config {
     pub fn from_strings(strings: &impl Strings) -> Result<Config, Vec<ConfigError>> {
         let mut r = Reader { strings, errors: Vec::new() };
         let jwt = {
-            let (key, field) = (r.raw("JWT_SECRET_KEY"), r.raw("JWT_SESSION_FIELD"));
-            r.parse("JWT_ALG", |alg| JwtConfig::new(alg, &key, &field))
+            let (alg, key, field) = (r.raw("JWT_ALG"), r.raw("JWT_SECRET_KEY"), r.raw("JWT_SESSION_FIELD"));
+            JwtConfig::new(alg.trim(), &key, field.trim()).unwrap_or_else(|reason| {
+                r.fail("JWT_ALG", alg, reason);
+                JwtConfig::new("HS256", "", "/jti").expect("the defaults are valid")
+            })
         };
         let source_backoff_max = Duration::from_millis(r.parse("RIG_SOURCE_BACKOFF_MAX_MS", positive));
         let kafka = crate::source::kafka::config::parse(&mut r, source_backoff_max);
@@ -228,6 +240,15 @@ impl Config {
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
             inbound_port: r.num("INBOUND_PORT"),
             api_port: r.num("API_HTTP_PORT"),
+            inbound_https_port: r.num("INBOUND_HTTPS_PORT"),
+            api_https_port: r.num("API_HTTPS_PORT"),
+            tls: {
+                let (cert, key, pass) = (r.raw("HTTPS_CERTFILE"), r.raw("HTTPS_KEYFILE"), r.raw("HTTPS_KEYFILE_PASS"));
+                crate::tls::server_config(cert.trim(), key.trim(), &pass).unwrap_or_else(|reason| {
+                    r.fail("HTTPS_CERTFILE", cert, reason);
+                    None
+                })
+            },
             cors: r.raw("CORS"),
             extractors: r.parse("EXTRACTORS", parse_extractors),
             max_connections_per_minute: r.num("MAX_CONNECTIONS_PER_MINUTE"),

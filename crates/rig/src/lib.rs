@@ -5,6 +5,7 @@
 //! - [`transport`]: SSE, WebSocket and long-polling protocol code.
 //! - [`http`]: the public (inbound) and internal (API) HTTP surfaces.
 //! - [`auth`]: JWT verification and subscription/submission checks.
+//! - [`tls`]: HTTPS settings (certificates, encrypted keys, ALPN).
 //! - [`token`]: signed, routable connection tokens.
 //! - [`limit`]: the per-minute connection limit.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
@@ -19,6 +20,7 @@ pub mod hub;
 pub mod limit;
 pub mod server;
 pub mod source;
+pub mod tls;
 pub mod token;
 pub mod transport;
 

@@ -1,9 +1,9 @@
 //! The accept loop: HTTP/1.1 connections served by hyper with the limits a
 //! public gateway needs and `axum::serve` does not expose: a header read
 //! timeout (slow-loris clients cannot hold sockets), a bounded header buffer
-//! (431), and WebSocket upgrades.
+//! (431), WebSocket upgrades, and TLS with HTTP/2.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     extract::Request,
@@ -13,10 +13,12 @@ use axum::{
     Router,
 };
 use hyper_util::{
-    rt::{TokioIo, TokioTimer},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
     service::TowerToHyperService,
 };
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::http::error::json_error;
 
@@ -27,9 +29,11 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// RIG's limit on one header value.
 pub const MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
 
-/// Serves `router` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, router: Router) {
+/// Serves `router` on `listener` until the task is dropped; with `tls`, every
+/// connection is TLS and may speak HTTP/2 (ALPN), WebSockets included (RFC 8441).
+pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) {
     let router = router.layer(axum::middleware::from_fn(limit_header_values));
+    let acceptor = tls.map(TlsAcceptor::from);
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(s) => s,
@@ -43,14 +47,34 @@ pub async fn serve(listener: TcpListener, router: Router) {
         // Events are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
-            let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
-            if let Err(error) = conn.await {
-                tracing::debug!(%error, "Connection ended with an error.");
+        match &acceptor {
+            None => {
+                tokio::spawn(async move {
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+                    if let Err(error) = conn.await {
+                        tracing::debug!(%error, "Connection ended with an error.");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(error)) => return tracing::debug!(%error, "TLS handshake failed."),
+                        Err(_) => return tracing::debug!("TLS handshake timed out."),
+                    };
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+                    builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
+                    if let Err(error) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
+                        tracing::debug!(%error, "TLS connection ended with an error.");
+                    }
+                });
+            }
+        }
     }
 }
 

@@ -135,7 +135,12 @@ impl SseClient {
 
     /// Connects with extra request headers (e.g. `Last-Event-ID`).
     pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> SseClient {
-        let mut req = reqwest::Client::new().get(url);
+        SseClient::connect_using(&reqwest::Client::new(), url, headers).await
+    }
+
+    /// Connects with a given HTTP client (e.g. one that trusts a test CA).
+    pub async fn connect_using(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> SseClient {
+        let mut req = client.get(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
