@@ -8,7 +8,7 @@ use axum::{
     Router,
 };
 
-use super::{blacklist, events, inbound, metrics, openapi, presence};
+use super::{blacklist, events, inbound, metrics, openapi, presence, status};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
@@ -25,6 +25,8 @@ pub fn router(app: Shared) -> Router {
         .route("/v3/sessions/{session}/connections", get(presence::session_connections))
         .route("/v3/sessions/{session}", delete(presence::end_session))
         .route("/metrics", get(metrics::metrics))
+        .route("/status", get(status::page))
+        .route("/status.json", get(status::data))
         .route("/openapi.json", get(openapi::document))
         .route("/swagger-ui/rig_api_swagger.json", get(openapi::document))
         .method_not_allowed_fallback(not_found)

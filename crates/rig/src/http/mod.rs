@@ -11,4 +11,5 @@ pub mod internal;
 pub mod metrics;
 pub mod openapi;
 pub mod presence;
+pub mod status;
 pub mod subscriptions;

@@ -1,0 +1,48 @@
+//! The status page on the internal port: plain HTML (no build step) that
+//! polls `status.json` and shows nodes, connections by transport, online
+//! users, events per second, event sources and proxy APIs.
+
+use std::sync::atomic::Ordering;
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{app::Shared, source::Source};
+
+const PAGE: &str = include_str!("status.html");
+
+/// `GET /status`.
+pub async fn page() -> Response {
+    let mut r = PAGE.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+/// `GET /status.json`: what the page shows (the events-per-second figure is
+/// computed by the page from two readings of `events_published`).
+pub async fn data(State(app): State<Shared>) -> Response {
+    let (sse, ws, lp) = app.hub.connection_counts();
+    let sources: Vec<_> = Source::ALL
+        .iter()
+        .filter_map(|s| app.dispatcher.health().state(*s).map(|st| (s, st)))
+        .map(|(s, st)| json!({"source": s.name(), "connected": st.connected, "last_error": st.last_error}))
+        .collect();
+    let body = json!({
+        "node": app.config.node_name,
+        "connections": {"sse": sse, "ws": ws, "longpolling": lp},
+        "online_users": app.hub.users().len(),
+        "subscriptions": app.hub.subscription_rows(),
+        "events_published": app.hub.stats.events_published.load(Ordering::Relaxed),
+        "blacklisted_sessions": app.auth.blacklist.current(),
+        "sources": sources,
+        // The reverse proxy has no API definitions yet.
+        "proxy_apis": [],
+    });
+    let mut r = body.to_string().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r
+}
