@@ -13,6 +13,9 @@ cargo build --workspace --all-targets --locked
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== benchmark smoke (a few hundred connections, fails on any lost event)"
+bash scripts/bench-smoke.sh
+
 echo "== benchmarks compile"
 cargo bench --workspace --locked --no-run
 
