@@ -93,6 +93,8 @@ start_pushpin() {
         -e "s|@PUSH_PORT@|$(free_port)|g" -e "s|@SUB_PORT@|$(free_port)|g" -e "s|@CMD_PORT@|$(free_port)|g" \
         "$ROOT/bench/peers/pushpin.conf.in" >"$dir/pushpin.conf"
     sed -e "s|@BACKEND_PORT@|$backend|g" "$ROOT/bench/peers/routes.in" >"$dir/routes"
+    # Debian's internal.conf points the proxy at a system-wide zurl; use our own instance.
+    sed -e 's|ipc:///var/run/zurl/zurl-|ipc://{rundir}/{ipc_prefix}zurl-|g' /usr/lib/pushpin/internal.conf >"$dir/internal.conf"
     pushpin --config "$dir/pushpin.conf" >"$dir/log/runner.log" 2>&1 &
     PUSHPIN_PID="$!"; BENCH_PIDS+=("$!")
     wait_port "$backend"; wait_port "$PUSHPIN_PORT"; wait_port "$PUSHPIN_PUB_PORT"

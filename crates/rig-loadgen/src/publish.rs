@@ -105,7 +105,13 @@ pub async fn run(plan: Plan) -> Result<(Arc<Stats>, Duration), String> {
                         tokio::time::sleep(wait).await;
                     }
                     let (ctype, body) = request_body(format, i, now_ns(), &channel);
-                    match post(&mut conn, &target, ctype, &body).await {
+                    let mut r = post(&mut conn, &target, ctype, &body).await;
+                    if r.is_err() {
+                        // A kept-alive connection the server closed: once more on a fresh one.
+                        conn = None;
+                        r = post(&mut conn, &target, ctype, &body).await;
+                    }
+                    match r {
                         Ok(()) => stats.sent.fetch_add(1, Relaxed),
                         Err(_) => {
                             conn = None;
@@ -172,6 +178,9 @@ pub async fn post(conn: &mut Option<TcpStream>, url: &Url, ctype: &str, body: &s
             }
             rest.extend_from_slice(&tmp[..n]);
         }
+    }
+    if head.close {
+        *conn = None;
     }
     if (200..300).contains(&head.status) {
         Ok(())

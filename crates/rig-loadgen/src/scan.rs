@@ -137,12 +137,14 @@ pub fn parse_head(buf: &[u8]) -> Option<Result<Head, String>> {
         Some(s) => s,
         None => return Some(Err(format!("bad status line {status_line:?}"))),
     };
-    let mut head = Head { status, chunked: false, content_length: None, len: end };
+    let mut head = Head { status, chunked: false, content_length: None, len: end, close: false };
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
             if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
                 head.chunked = true;
+            } else if k == "connection" && v.eq_ignore_ascii_case("close") {
+                head.close = true;
             } else if k == "content-length" {
                 head.content_length = v.parse().ok();
             }
@@ -157,6 +159,8 @@ pub struct Head {
     pub chunked: bool,
     pub content_length: Option<usize>,
     pub len: usize,
+    /// `Connection: close`: the server will not take another request on it.
+    pub close: bool,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use tokio::{
 };
 
 use crate::{
-    scan::{parse_head, Chunked, Scanner},
+    scan::{parse_head, Chunked, Head, Scanner},
     tally::Tally,
     url::Url,
 };
@@ -31,56 +31,26 @@ pub async fn run(
     tally: Arc<Tally>,
     ready: impl FnOnce(bool),
 ) {
-    let mut ready = Some(ready);
-    let mut signal = |ok: bool| {
-        if let Some(r) = ready.take() {
-            r(ok)
-        }
-    };
-    let mut s = match connect(src, url).await {
-        Ok(s) => s,
-        Err(e) => {
-            tally.fail(format!("connect from {src}: {e}"));
-            return signal(false);
-        }
-    };
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nUser-Agent: rig-loadgen\r\n\r\n",
-        url.addr
-    );
-    if let Err(e) = s.write_all(req.as_bytes()).await {
-        tally.fail(format!("write request: {e}"));
-        return signal(false);
-    }
-    let mut buf = vec![0u8; 4096];
-    let mut filled = 0;
-    let head = loop {
-        match s.read(&mut buf[filled..]).await {
-            Ok(0) | Err(_) => {
-                tally.fail("closed before response head".into());
-                return signal(false);
+    // A refused or 5xx attempt is retried (a peer under a connect burst may
+    // answer 502); only the last failure counts.
+    let mut attempt = 0;
+    let (mut s, head, buf, filled) = loop {
+        match open(src, url, path).await {
+            Ok(opened) => break opened,
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                let _ = e;
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
             }
-            Ok(n) => filled += n,
-        }
-        match parse_head(&buf[..filled]) {
-            Some(Ok(h)) if h.status == 200 => break h,
-            Some(Ok(h)) => {
-                tally.fail(format!("status {}", h.status));
-                return signal(false);
-            }
-            Some(Err(e)) => {
+            Err(e) => {
                 tally.fail(e);
-                return signal(false);
+                return ready(false);
             }
-            None if filled == buf.len() => {
-                tally.fail("response head too large".into());
-                return signal(false);
-            }
-            None => {}
         }
     };
+    let mut buf = buf;
     tally.connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    signal(true);
+    ready(true);
 
     let mut scanner = Scanner::default();
     let mut chunked = head.chunked.then(Chunked::default);
@@ -108,4 +78,30 @@ pub async fn run(
         }
     }
     tally.closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Connects and reads the response head (status 200): the stream, the head,
+/// the read buffer and how much of it is filled.
+async fn open(src: IpAddr, url: &Url, path: &str) -> Result<(TcpStream, Head, Vec<u8>, usize), String> {
+    let mut s = connect(src, url).await.map_err(|e| format!("connect from {src}: {e}"))?;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nUser-Agent: rig-loadgen\r\n\r\n",
+        url.addr
+    );
+    s.write_all(req.as_bytes()).await.map_err(|e| format!("write request: {e}"))?;
+    let mut buf = vec![0u8; 4096];
+    let mut filled = 0;
+    loop {
+        match s.read(&mut buf[filled..]).await {
+            Ok(0) | Err(_) => return Err("closed before response head".into()),
+            Ok(n) => filled += n,
+        }
+        match parse_head(&buf[..filled]) {
+            Some(Ok(h)) if h.status == 200 => return Ok((s, h, buf, filled)),
+            Some(Ok(h)) => return Err(format!("status {}", h.status)),
+            Some(Err(e)) => return Err(e),
+            None if filled == buf.len() => return Err("response head too large".into()),
+            None => {}
+        }
+    }
 }
