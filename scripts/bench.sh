@@ -69,6 +69,12 @@ mapfile -t args < <(rig_args sse)
 "$LG" run --label "connect-jwt" "${args[@]}" --conns 10000 --jwt-secret bench-secret --connect-concurrency 128 --settle-ms 200 | record
 stop_rigs
 
+echo "== latency at light load: 10k SSE connections, 2 events/s"
+start_rigs 1
+mapfile -t args < <(rig_args sse)
+"$LG" run --label "latency" "${args[@]}" --conns 10000 --rate 2 --duration "$DURATION" --settle-ms 2000 | record
+stop_rigs
+
 echo "== fan-out"
 for n in "${SIZES[@]}"; do
     rate="$(rate_for "$n")"
