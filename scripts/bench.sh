@@ -16,8 +16,8 @@ DURATION="${BENCH_DURATION:-10}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "== build (release)"
-cargo build --release -p rig -p rig-loadgen
-cargo build --release -p rig-core --example match_p99
+# One cargo invocation, so features unify once and nothing is built twice.
+cargo build --release -p rig -p rig-loadgen -p rig-core --bins --example match_p99
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 OUT="$ROOT/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"

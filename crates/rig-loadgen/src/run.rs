@@ -107,7 +107,7 @@ pub async fn main(a: Args) -> Result<(), String> {
             stdin.write_all(format!("GO {wait_ms}\n").as_bytes()).await.map_err(|e| e.to_string())?;
             stdin.flush().await.map_err(|e| e.to_string())?;
         }
-        let workers: u64 = a.get("publishers", ((rate / 2000.0).ceil() as u64).clamp(1, 8))?;
+        let workers: u64 = a.get("publishers", ((rate / 500.0).ceil() as u64).clamp(4, 16))?;
         let plan = Plan { targets: pub_urls.clone(), format, channel: a.str("channel").unwrap_or_else(|| "bench".into()), rate, count, workers };
         let (stats, took) = publish::run(plan).await?;
         use std::sync::atomic::Ordering::Relaxed;
