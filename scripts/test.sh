@@ -17,6 +17,9 @@ cargo build --workspace --all-targets --locked
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== benchmark smoke (a few hundred connections, fails on any lost event)"
+bash scripts/bench-smoke.sh
+
 echo "== benchmarks compile"
 # Without the broker features: the benches need none of them, and this also
 # checks that the gateway builds with every event-source feature off.

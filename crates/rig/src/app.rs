@@ -3,7 +3,10 @@
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::http::HeaderValue;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    task::JoinHandle,
+};
 
 use crate::{
     auth::Auth,
@@ -84,8 +87,8 @@ impl App {
     pub async fn start(config: Config) -> io::Result<RunningApp> {
         let state: Shared = Arc::new(AppState::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?);
         let c = &state.config;
-        let inbound = TcpListener::bind((c.bind_address, c.inbound_port)).await?;
-        let api = TcpListener::bind((c.bind_address, c.api_port)).await?;
+        let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_port))?;
+        let api = listen(SocketAddr::new(c.bind_address, c.api_port))?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
         let mut tasks = vec![
             serve(inbound, inbound::router(state.clone()), None),
@@ -98,8 +101,8 @@ impl App {
         ];
         let mut https = None;
         if let Some(tls) = &state.config.tls {
-            let inbound = TcpListener::bind((c.bind_address, c.inbound_https_port)).await?;
-            let api = TcpListener::bind((c.bind_address, c.api_https_port)).await?;
+            let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_https_port))?;
+            let api = listen(SocketAddr::new(c.bind_address, c.api_https_port))?;
             https = Some((inbound.local_addr()?, api.local_addr()?));
             // Kept right after the plain listeners: shutdown stops the first four tasks.
             tasks.insert(2, serve(inbound, inbound::router(state.clone()), Some(tls.clone())));
@@ -109,6 +112,19 @@ impl App {
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, tasks })
     }
+}
+
+/// Accept-queue length. `TcpListener::bind` uses std's 128: a burst of new
+/// connections (clients reconnecting after a restart) overflows it, the kernel
+/// drops their SYNs and each costs the client a 1 s retransmit. The kernel caps
+/// it at `net.core.somaxconn` (4096 by default).
+const BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<rustls::ServerConfig>>) -> JoinHandle<()> {

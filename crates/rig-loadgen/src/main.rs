@@ -1,0 +1,71 @@
+//! Load generator for the gateway and its peers (Pushpin, Nchan).
+//!
+//! ```text
+//! rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin] [--transport sse|ws]
+//!                 --conns N [--procs P] [--rate EV_PER_S --duration S] [--pid SERVER_PID...]
+//!                 [--jwt-secret S] [--sources 8] [--require-complete]
+//! rig-loadgen sub ...        (spawned by `run`: holds connections, reports READY/DONE)
+//! rig-loadgen startup --bin PATH [--runs 5]
+//! rig-loadgen grip --port P [--channel bench]
+//! ```
+
+mod cli;
+mod grip;
+mod hist;
+mod jwt;
+mod pacing;
+mod procfs;
+mod publish;
+mod run;
+mod scan;
+mod sse;
+mod startup;
+mod sub;
+mod tally;
+mod url;
+mod ws;
+
+const USAGE: &str = "\
+rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin] [--transport sse|ws]
+                --conns N [--procs P] [--rate EV_PER_S --duration S] [--pid SERVER_PID...]
+                [--jwt-secret S] [--sources 8] [--connect-concurrency 256] [--settle-ms 1000]
+                [--label L] [--target NAME] [--require-complete]
+    prints one JSON line: connections, server RSS per connection, deliveries, latency percentiles
+rig-loadgen sub ...                 (spawned by run: holds connections, reports READY/DONE)
+rig-loadgen startup --bin PATH [--runs 5]
+rig-loadgen grip --port P [--channel bench]   (GRIP backend for Pushpin)
+rig-loadgen encode --value TEXT     (percent-encodes a query value)";
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let cmd = argv.next().unwrap_or_default();
+    if matches!(cmd.as_str(), "" | "help" | "--help" | "-h") || std::env::args().any(|a| a == "--help") {
+        println!("{USAGE}");
+        return;
+    }
+    // Each process may hold at most the hard open-file limit; take all of it.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let result = cli::Args::parse(argv).and_then(|a| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            match cmd.as_str() {
+                "run" => run::main(a).await,
+                "sub" => sub::main(a).await,
+                "startup" => startup::main(a).await,
+                "grip" => grip::main(a).await,
+                "encode" => {
+                    println!("{}", url::encode(&a.req("value")?));
+                    Ok(())
+                }
+                _ => Err(format!("unknown command {cmd:?}\n{USAGE}")),
+            }
+        })
+    });
+    if let Err(e) = result {
+        eprintln!("rig-loadgen: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,122 @@
+//! `rig-loadgen sub`: one process holding up to ~19k connections. Talks to
+//! its parent over stdin/stdout: prints `READY <connected> <failed> <ms>`
+//! once every connection is up (or failed); on `GO <timeout_ms>` waits until
+//! every connection got `--expect` events (or the timeout) and prints
+//! `DONE <json>`; on `STOP` or end of input prints `DONE` at once.
+
+use std::{
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::Semaphore,
+};
+
+use crate::{cli::Args, jwt, tally::Tally, url::{source_addr, Url}};
+
+pub async fn main(a: Args) -> Result<(), String> {
+    let urls: Vec<Url> = a.all("url").iter().map(|u| Url::parse(u)).collect::<Result<_, _>>()?;
+    if urls.is_empty() {
+        return Err("--url is required".into());
+    }
+    let ws = a.str("transport").as_deref() == Some("ws");
+    let conns: usize = a.get("conns", 100)?;
+    let first: usize = a.get("first", 0)?;
+    let sources: usize = a.get("sources", 8)?;
+    let expect: u32 = a.get("expect", 0)?;
+    let concurrency: usize = a.get("connect-concurrency", 256)?;
+    let connect_timeout = Duration::from_millis(a.get("connect-timeout-ms", 60_000)?);
+    let hist_out = a.str("hist-out");
+    let jwt_secret = a.str("jwt-secret");
+
+    // Paths (with tokens) are made before the clock starts.
+    let now_secs = crate::tally::now_ns() / 1_000_000_000;
+    let paths: Vec<String> = (0..conns)
+        .map(|i| {
+            let g = first + i;
+            let url = &urls[g % urls.len()];
+            match &jwt_secret {
+                Some(s) => url.path_with("jwt", &jwt::hs256(s, &format!("user-{g}"), &format!("lg-{g}-{now_secs}"), now_secs)),
+                None => url.path.clone(),
+            }
+        })
+        .collect();
+
+    let tally = Arc::new(Tally::new(conns));
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let started = Instant::now();
+    for (i, path) in paths.into_iter().enumerate() {
+        let g = first + i;
+        let url = urls[g % urls.len()].clone();
+        let src = source_addr(g, sources);
+        let tally = tally.clone();
+        let gate = gate.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.ok();
+            let mut permit = Some(permit);
+            let ready = move |_ok: bool| {
+                permit.take();
+                let _ = done.send(());
+            };
+            if ws {
+                crate::ws::run(i, src, &url, &path, tally, ready).await
+            } else {
+                crate::sse::run(i, src, &url, &path, tally, ready).await
+            }
+        });
+    }
+    drop(done_tx);
+    let mut settled = 0;
+    let deadline = tokio::time::sleep(connect_timeout);
+    tokio::pin!(deadline);
+    while settled < conns {
+        tokio::select! {
+            r = done_rx.recv() => match r { Some(()) => settled += 1, None => break },
+            _ = &mut deadline => break,
+        }
+    }
+    let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let connected = tally.connected.load(Relaxed);
+    let failed = conns as u64 - connected;
+    println!("READY {connected} {failed} {connect_ms:.1}");
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut wait = Duration::ZERO;
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut w = line.split_whitespace();
+        match w.next() {
+            Some("GO") => {
+                wait = Duration::from_millis(w.next().and_then(|v| v.parse().ok()).unwrap_or(10_000));
+                break;
+            }
+            Some("STOP") => break,
+            _ => {}
+        }
+    }
+    let until = Instant::now() + wait;
+    let want = connected * u64::from(expect);
+    while Instant::now() < until && tally.received.load(Relaxed) < want {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lat = tally.latency.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = hist_out {
+        std::fs::write(&p, lat.to_text()).map_err(|e| format!("{p}: {e}"))?;
+    }
+    let report = serde_json::json!({
+        "connected": connected,
+        "failed": failed,
+        "connect_ms": connect_ms,
+        "closed": tally.closed.load(Relaxed),
+        "received": tally.received.load(Relaxed),
+        "complete": if expect == 0 { connected as usize } else { tally.complete(expect) },
+        "last_receipt_ns": tally.last_receipt_ns.load(Relaxed),
+        "first_error": tally.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+    });
+    println!("DONE {report}");
+    // Closing thousands of sockets one by one is slow; the OS does it at exit.
+    std::process::exit(0);
+}

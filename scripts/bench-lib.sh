@@ -1,0 +1,103 @@
+# Shared by bench.sh and bench-smoke.sh: start and stop the gateway and its
+# peers on loopback, each on free ports, each tracked by pid. Source it.
+
+BENCH_PIDS=()
+BENCH_TMP="$(mktemp -d /tmp/rig-bench.XXXXXX)"
+
+bench_cleanup() {
+    local p
+    for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.3
+    for p in "${BENCH_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    rm -rf "$BENCH_TMP"
+}
+trap bench_cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits (bounded) until something listens on 127.0.0.1:$1.
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listening on port $1" >&2
+    return 1
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+# start_rigs N [ENV=VALUE...]: N independent gateway processes. Sets RIG_PIDS
+# and RIG_PORTS (public ports).
+start_rigs() {
+    local n="$1"; shift
+    RIG_PIDS=(); RIG_PORTS=()
+    local i log port
+    for i in $(seq 1 "$n"); do
+        log="$BENCH_TMP/rig-$i-$RANDOM.log"
+        env INBOUND_PORT=0 API_HTTP_PORT=0 RIG_BIND_ADDRESS=127.0.0.1 MAX_CONNECTIONS_PER_MINUTE=100000000 \
+            RIG_OUTBOX_CAPACITY="${RIG_OUTBOX_CAPACITY:-1000}" "$@" "$BIN/rig" 2>"$log" &
+        RIG_PIDS+=("$!"); BENCH_PIDS+=("$!")
+        for _ in $(seq 1 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
+        port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\) (public).*/\1/p' "$log")"
+        [ -n "$port" ] || { cat "$log" >&2; return 1; }
+        RIG_PORTS+=("$port")
+    done
+}
+
+stop_rigs() { local p; for p in "${RIG_PIDS[@]}"; do stop_pid "$p"; done; }
+
+# Loadgen arguments for the rig processes: subscriber and publish URLs, pids.
+rig_args() {
+    local transport="$1" p subs
+    subs="$("$BIN/rig-loadgen" encode --value '[{"eventType":"bench"}]')"
+    for p in "${RIG_PORTS[@]}"; do
+        if [ "$transport" = ws ]; then
+            printf -- '--sub-url\nhttp://127.0.0.1:%s/_rig/v1/connection/ws?subscriptions=%s\n' "$p" "$subs"
+        else
+            printf -- '--sub-url\nhttp://127.0.0.1:%s/_rig/v1/connection/sse?subscriptions=%s\n' "$p" "$subs"
+        fi
+        printf -- '--pub-url\nhttp://127.0.0.1:%s/_rig/v1/events\n' "$p"
+    done
+    for p in "${RIG_PIDS[@]}"; do printf -- '--pid\n%s\n' "$p"; done
+}
+
+start_nchan() {
+    local dir="$BENCH_TMP/nchan-$RANDOM"
+    mkdir -p "$dir"
+    NCHAN_PORT="$(free_port)"
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$NCHAN_PORT|g" "$ROOT/bench/peers/nchan.conf.in" >"$dir/nchan.conf"
+    nginx -p "$dir" -c "$dir/nchan.conf" -e "$dir/error.log" &
+    NCHAN_PID="$!"; BENCH_PIDS+=("$!")
+    wait_port "$NCHAN_PORT"
+}
+
+stop_nchan() { stop_pid "$NCHAN_PID"; }
+
+start_pushpin() {
+    local dir="$BENCH_TMP/pushpin-$RANDOM"
+    mkdir -p "$dir/run" "$dir/log"
+    PUSHPIN_PORT="$(free_port)"; PUSHPIN_PUB_PORT="$(free_port)"
+    local backend; backend="$(free_port)"
+    "$BIN/rig-loadgen" grip --port "$backend" --channel bench 2>/dev/null &
+    GRIP_PID="$!"; BENCH_PIDS+=("$!")
+    sed -e "s|@DIR@|$dir|g" -e "s|@HTTP_PORT@|$PUSHPIN_PORT|g" -e "s|@PUB_PORT@|$PUSHPIN_PUB_PORT|g" \
+        -e "s|@PUSH_PORT@|$(free_port)|g" -e "s|@SUB_PORT@|$(free_port)|g" -e "s|@CMD_PORT@|$(free_port)|g" \
+        "$ROOT/bench/peers/pushpin.conf.in" >"$dir/pushpin.conf"
+    sed -e "s|@BACKEND_PORT@|$backend|g" "$ROOT/bench/peers/routes.in" >"$dir/routes"
+    # Debian's internal.conf points the proxy at a system-wide zurl; use our own instance.
+    sed -e 's|ipc:///var/run/zurl/zurl-|ipc://{rundir}/{ipc_prefix}zurl-|g' /usr/lib/pushpin/internal.conf >"$dir/internal.conf"
+    pushpin --config "$dir/pushpin.conf" >"$dir/log/runner.log" 2>&1 &
+    PUSHPIN_PID="$!"; BENCH_PIDS+=("$!")
+    wait_port "$backend"; wait_port "$PUSHPIN_PORT"; wait_port "$PUSHPIN_PUB_PORT"
+}
+
+stop_pushpin() { stop_pid "$PUSHPIN_PID"; stop_pid "$GRIP_PID"; }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The benchmark suite, one command:   scripts/bench.sh
+# Measures every target in DESIGN.md on this machine for the gateway and runs
+# the same idle and fan-out scenarios against Pushpin and Nchan in the same
+# run. Writes results/<timestamp>/{runs.jsonl,report.md,latency.png}.
+#   BENCH_SCALE=small (default: 1k and 10k connections) | full (adds 100k,
+#                over several gateway and load-generator processes)
+#   BENCH_PEERS=0 skips Pushpin and Nchan (installed with apt-get if missing).
+#   BENCH_DURATION=seconds of publishing per fan-out run (default 10).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+SCALE="${BENCH_SCALE:-small}"
+PEERS="${BENCH_PEERS:-1}"
+DURATION="${BENCH_DURATION:-10}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== build (release)"
+# One cargo invocation, so features unify once and nothing is built twice.
+cargo build --release -p rig -p rig-loadgen -p rig-core --bins --example match_p99
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+OUT="$ROOT/results/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+JSONL="$OUT/runs.jsonl"
+
+if [ "$PEERS" = 1 ] && { ! command -v pushpin >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; }; then
+    echo "== installing pushpin and nginx + nchan (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pushpin libnginx-mod-nchan >/dev/null
+fi
+# nginx's packaged service must not hold ports or fds we measure; we only ever
+# run nginx with our own -p/-c.
+ulimit -n "$(ulimit -Hn)"
+echo "open files per process: $(ulimit -n)"
+
+source "$ROOT/scripts/bench-lib.sh"
+LG="$BIN/rig-loadgen"
+
+record() { tee -a "$JSONL"; }
+
+# Fan-out rate: ~250k deliveries/s at 10k+ connections, 100 events/s below.
+rate_for() { python3 -c "print(min(100.0, 250000.0 / $1))"; }
+procs_for() { echo $(( ($1 + 14999) / 15000 )); }
+
+echo "== start-up, idle RSS, binary size"
+"$LG" startup --bin "$BIN/rig" --runs 5 | record
+
+echo "== matching, 1M constrained subscriptions"
+"$BIN/examples/match_p99" 1000000 | record
+
+case "$SCALE" in
+    full) SIZES=(1000 10000 100000); IDLE=(10000 100000) ;;
+    *) SIZES=(1000 10000); IDLE=(10000) ;;
+esac
+
+echo "== idle connections (memory per connection)"
+for n in "${IDLE[@]}"; do
+    for transport in sse ws; do
+        start_rigs "$(procs_for "$n")"
+        mapfile -t args < <(rig_args "$transport")
+        "$LG" run --label "idle" --transport "$transport" "${args[@]}" --conns "$n" --settle-ms 3000 | record
+        stop_rigs
+    done
+done
+
+echo "== new connections per second with HS256 JWT"
+start_rigs 1 JWT_SECRET_KEY=bench-secret
+mapfile -t args < <(rig_args sse)
+"$LG" run --label "connect-jwt" "${args[@]}" --conns 10000 --jwt-secret bench-secret --connect-concurrency 128 --settle-ms 200 | record
+stop_rigs
+
+echo "== latency at light load: 10k SSE connections, 2 events/s"
+start_rigs 1
+mapfile -t args < <(rig_args sse)
+"$LG" run --label "latency" "${args[@]}" --conns 10000 --rate 2 --duration "$DURATION" --settle-ms 2000 | record
+stop_rigs
+
+echo "== fan-out"
+for n in "${SIZES[@]}"; do
+    rate="$(rate_for "$n")"
+    for transport in sse ws; do
+        start_rigs "$(procs_for "$n")"
+        mapfile -t args < <(rig_args "$transport")
+        "$LG" run --label "fanout" --transport "$transport" "${args[@]}" --conns "$n" --rate "$rate" --duration "$DURATION" --settle-ms 2000 | record
+        stop_rigs
+    done
+    # One instance of each peer holds at most ~19k connections (per-process fd cap).
+    if [ "$PEERS" = 1 ] && [ "$n" -le 19000 ]; then
+        start_nchan
+        "$LG" run --label "fanout" --target nchan --format nchan --sub-url "http://127.0.0.1:$NCHAN_PORT/sub" \
+            --pub-url "http://127.0.0.1:$NCHAN_PORT/pub" --pid "$NCHAN_PID" \
+            --conns "$n" --rate "$rate" --duration "$DURATION" --settle-ms 2000 | record
+        stop_nchan
+        start_pushpin
+        "$LG" run --label "fanout" --target pushpin --format pushpin --sub-url "http://127.0.0.1:$PUSHPIN_PORT/sub" \
+            --pub-url "http://127.0.0.1:$PUSHPIN_PUB_PORT/publish/" --pid "$PUSHPIN_PID" --connect-concurrency 64 \
+            --conns "$n" --rate "$rate" --duration "$DURATION" --settle-ms 4000 | record
+        stop_pushpin
+    fi
+done
+
+echo "== report"
+PY=python3
+VENV="$HOME/.cache/rig-ci/bench-venv"
+if ! python3 -c 'import matplotlib' 2>/dev/null; then
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
+        python3 -m venv "$VENV" && "$VENV/bin/pip" install -q matplotlib || echo "matplotlib unavailable: no plot" >&2
+    fi
+    [ -x "$VENV/bin/python" ] && PY="$VENV/bin/python"
+fi
+"$PY" "$ROOT/scripts/bench_report.py" "$JSONL" "$OUT" --binary "$BIN/rig"
+echo "results in $OUT"
