@@ -265,3 +265,24 @@ test("an event of an unsubscribed type does not reach the page", { timeout: 60_0
     await screenshot(page, "screenshot-filtering.png");
   }
 });
+
+test("the status page shows live connections, users and sources", { timeout: 60_000 }, async (t) => {
+  // Three live connections from another page, so the status page has something to count.
+  const { page: clients } = await openSubscribedPage(t);
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const status = await context.newPage();
+  await status.goto(`${gateway.internalUrl}/status`);
+  await status.waitForFunction(
+    () => document.body.dataset.ready === "true" && Number(document.getElementById("sse").textContent) >= 1,
+    null,
+    { timeout: DELIVERY_TIMEOUT_MS },
+  );
+  const count = async (id) => Number(await status.locator(`#${id}`).textContent());
+  // Long-polling sessions of earlier tests outlive their pages (they expire after an idle hour).
+  for (const id of ["sse", "ws", "lp"]) assert.ok((await count(id)) >= 1, `${id} connections shown`);
+  assert.match(await status.locator("#node").textContent(), /^rig@/);
+  assert.match(await status.locator("#nodes").textContent(), /rig@/);
+  await screenshot(status, "status.png");
+  assert.ok(clients);
+});
