@@ -284,12 +284,18 @@ impl Hub {
             all.extend(lock(shard).iter().map(|(id, c)| (*id, c.sink.clone())));
         }
         for (id, sink) in &all {
-            sink.close(reason);
-            if let Sink::Poll(_) = sink {
-                self.unregister(*id);
-            }
+            self.close(*id, sink, reason);
         }
         all.len()
+    }
+
+    /// Closes one connection; a long-polling session has no writer that would
+    /// remove it, so it is removed here.
+    fn close(&self, id: ConnId, sink: &Sink, reason: CloseReason) {
+        sink.close(reason);
+        if let Sink::Poll(_) = sink {
+            self.unregister(id);
+        }
     }
 
     /// Tells every connection of `session` to close; returns how many.
@@ -299,11 +305,7 @@ impl Hub {
         for id in ids {
             let sink = lock(&self.shards[shard_of(id)]).get(&id).map(|c| c.sink.clone());
             if let Some(sink) = sink {
-                sink.close(CloseReason::SessionKilled);
-                if let Sink::Poll(_) = sink {
-                    // A long-polling session has no writer that would remove it.
-                    self.unregister(id);
-                }
+                self.close(id, &sink, CloseReason::SessionKilled);
                 killed += 1;
             }
         }
