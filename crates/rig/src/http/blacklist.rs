@@ -9,11 +9,14 @@ use axum::{
     body::Body,
     extract::{Path, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use serde_json::{Map, Value};
 
-use super::{body, error::json_error};
+use super::{
+    body,
+    error::{json_error, json_response},
+};
 use crate::app::Shared;
 
 /// `POST .../session-blacklist`.
@@ -54,9 +57,7 @@ fn created(location: &str) -> Response {
 }
 
 fn json_ok(status: StatusCode) -> Response {
-    let mut r = (status, "{}").into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    r
+    json_response(status, "{}")
 }
 
 /// Query parameters merged with a JSON or form body (body wins), as Phoenix does.
@@ -66,11 +67,7 @@ async fn params(app: &Shared, query: Option<&str>, headers: &HeaderMap, body: Bo
     let body = body::read(body, app.config.max_body_bytes).await?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let bad_request = |status| {
-        let mut r = (status, r#"{"errors":{"detail":"Bad request"}}"#).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-        r
-    };
+    let bad_request = |status| json_response(status, r#"{"errors":{"detail":"Bad request"}}"#);
     match essence.as_str() {
         _ if body.is_empty() => {}
         "application/json" => match serde_json::from_slice::<Value>(&body) {

@@ -11,7 +11,10 @@ use axum::{
 use bytes::Bytes;
 use rig_core::CloudEvent;
 
-use super::{body, error::json_error};
+use super::{
+    body,
+    error::{json_error, json_response},
+};
 use crate::{
     app::Shared,
     auth::{
@@ -81,9 +84,7 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
 fn accepted(event: &CloudEvent) -> Response {
     let text = std::str::from_utf8(event.json()).expect("event JSON is UTF-8");
     let body = serde_json::to_string(text).expect("strings serialise");
-    let mut r = (StatusCode::ACCEPTED, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    r
+    json_response(StatusCode::ACCEPTED, body)
 }
 
 type Refusal = (StatusCode, String);

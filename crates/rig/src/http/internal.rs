@@ -2,13 +2,13 @@
 
 use axum::{
     extract::State,
-    http::{header, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
     routing::{delete, get, post},
     Router,
 };
 
-use super::{blacklist, events, inbound, metrics, openapi, presence, status};
+use super::{blacklist, error::json_response, events, inbound, metrics, openapi, presence, status};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
@@ -40,17 +40,11 @@ pub fn router(app: Shared) -> Router {
 async fn health(State(app): State<Shared>) -> Response {
     match app.dispatcher.health().report() {
         None => inbound::health().await,
-        Some(report) => {
-            let mut r = (StatusCode::SERVICE_UNAVAILABLE, report.to_string()).into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-            r
-        }
+        Some(report) => json_response(StatusCode::SERVICE_UNAVAILABLE, report.to_string()),
     }
 }
 
 /// RIG's API 404: `{"errors":{"detail":"Not found"}}`.
 async fn not_found() -> Response {
-    let mut r = (StatusCode::NOT_FOUND, r#"{"errors":{"detail":"Not found"}}"#).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    r
+    json_response(StatusCode::NOT_FOUND, r#"{"errors":{"detail":"Not found"}}"#)
 }

@@ -3,12 +3,13 @@
 
 use axum::{
     extract::{Path, State},
-    http::{header, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
 use serde::Serialize;
 use serde_json::json;
 
+use super::error::json_response;
 use crate::{app::Shared, hub::ConnView};
 
 /// A connection with the node that holds it.
@@ -53,7 +54,5 @@ fn listing(app: &Shared, mut head: serde_json::Value, conns: Vec<ConnView>) -> R
 }
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {
-    let mut r = (status, v.to_string()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    r
+    json_response(status, v.to_string())
 }

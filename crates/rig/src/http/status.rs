@@ -11,6 +11,7 @@ use axum::{
 };
 use serde_json::json;
 
+use super::error::json_response;
 use crate::{app::Shared, source::Source};
 
 const PAGE: &str = include_str!("status.html");
@@ -42,7 +43,5 @@ pub async fn data(State(app): State<Shared>) -> Response {
         // The reverse proxy has no API definitions yet.
         "proxy_apis": [],
     });
-    let mut r = body.to_string().into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    r
+    json_response(axum::http::StatusCode::OK, body.to_string())
 }
