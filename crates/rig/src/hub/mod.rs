@@ -97,6 +97,8 @@ pub struct Hub {
     index: RwLock<SubscriptionIndex<ConnId>>,
     sessions: Mutex<HashMap<Box<str>, Vec<ConnId>>>,
     window: Mutex<Window>,
+    /// Whether the window keeps events (fixed at construction).
+    resumable: bool,
     pub stats: HubStats,
 }
 
@@ -127,6 +129,7 @@ impl Hub {
 
     pub fn with_window(extractors: ExtractorConfig, window: Window) -> Self {
         Hub {
+            resumable: window.enabled(),
             window: Mutex::new(window),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             index: RwLock::new(SubscriptionIndex::new(extractors.clone())),
@@ -319,19 +322,16 @@ impl Hub {
         let event = event.into();
         self.stats.events_published.fetch_add(1, Ordering::Relaxed);
         let mut targets = Vec::new();
-        let frame = {
+        // Encoded before taking the window lock, which serialises publishers.
+        let frame = self.resumable.then(|| Arc::new(Frame::from_event(&event)));
+        {
             let mut window = lock(&self.window);
+            if let Some(frame) = &frame {
+                window.push(&event, frame.clone());
+            }
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             index.matches(event.event_type(), event.value(), &mut targets);
-            drop(index);
-            if window.enabled() {
-                let frame = Arc::new(Frame::from_event(&event));
-                window.push(&event, frame.clone());
-                Some(frame)
-            } else {
-                None
-            }
-        };
+        }
         if targets.is_empty() {
             return 0;
         }
