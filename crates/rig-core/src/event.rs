@@ -137,17 +137,12 @@ impl CloudEvent {
 
 /// Attributes that binary mode keeps as plain strings (others are JSON-decoded if possible).
 fn is_standard_attribute(name: &str) -> bool {
-    matches!(
-        name,
-        "specversion" | "type" | "source" | "id" | "time" | "schemaurl" | "dataschema" | "subject" | "datacontenttype"
-    )
+    matches!(name, "specversion" | "type" | "source" | "id" | "time" | "schemaurl" | "dataschema" | "subject" | "datacontenttype")
 }
 
 /// True for `application/json` with or without parameters.
 pub fn is_json_media_type(content_type: Option<&str>) -> bool {
-    content_type
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
-        .unwrap_or(false)
+    content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json")).unwrap_or(false)
 }
 
 fn scalar_text(v: Option<&Value>) -> Option<String> {

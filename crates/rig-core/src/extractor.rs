@@ -47,10 +47,8 @@ impl ExtractorConfig {
         for (event_type, fields) in types {
             let err = |reason: String| ExtractorError::Type { event_type: event_type.clone(), reason };
             let fields = fields.as_object().ok_or_else(|| err("expected an object of fields".into()))?;
-            let mut specs: Vec<FieldSpec> = fields
-                .iter()
-                .map(|(name, spec)| parse_field(name, spec).map_err(err))
-                .collect::<Result<_, _>>()?;
+            let mut specs: Vec<FieldSpec> =
+                fields.iter().map(|(name, spec)| parse_field(name, spec).map_err(err)).collect::<Result<_, _>>()?;
             specs.sort_by_key(|s| s.stable_field_index);
             if let Some(w) = specs.windows(2).find(|w| w[0].stable_field_index == w[1].stable_field_index) {
                 return Err(err(format!("stable_field_index {} is used twice", w[0].stable_field_index)));

@@ -144,18 +144,14 @@ impl<K: Copy + Eq + Hash + Ord> SubscriptionIndex<K> {
             return;
         }
         let fields = self.extractors.fields(event_type);
-        let values: Vec<Option<&Value>> = fields
-            .iter()
-            .map(|f| pointer::resolve(event, &f.event_pointer).filter(|v| Scalar::from_json(v).is_some()))
-            .collect();
+        let values: Vec<Option<&Value>> =
+            fields.iter().map(|f| pointer::resolve(event, &f.event_pointer).filter(|v| Scalar::from_json(v).is_some())).collect();
         let mut keyed_hits = false;
         for (i, v) in values.iter().enumerate() {
             let Some(key) = v.and_then(Scalar::from_json) else { continue };
             let Some(bucket) = ti.keyed.get(&(i as u16, key)) else { continue };
             for (conn, rests) in bucket {
-                let hit = rests.iter().any(|rest| {
-                    rest.iter().all(|(j, s)| values[*j as usize].is_some_and(|v| s.eq_json(v)))
-                });
+                let hit = rests.iter().any(|rest| rest.iter().all(|(j, s)| values[*j as usize].is_some_and(|v| s.eq_json(v))));
                 if hit {
                     out.push(*conn);
                     keyed_hits = true;

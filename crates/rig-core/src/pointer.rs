@@ -15,11 +15,7 @@ pub fn resolve<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
     let mut current = value;
     for token in rest.split('/') {
         let map = current.as_object()?;
-        current = if token.contains('~') {
-            map.get(&token.replace("~1", "/").replace("~0", "~"))?
-        } else {
-            map.get(token)?
-        };
+        current = if token.contains('~') { map.get(&token.replace("~1", "/").replace("~0", "~"))? } else { map.get(token)? };
     }
     Some(current)
 }

@@ -33,10 +33,7 @@ impl Subscription {
     pub fn from_json(value: &Value) -> Result<Self, SubscriptionError> {
         let invalid = |reason| SubscriptionError::Invalid { reason, params: value.to_string() };
         let map = value.as_object().ok_or_else(|| invalid("not a map"))?;
-        let event_type = ["event_type", "eventType"]
-            .iter()
-            .find_map(|k| map.get(*k))
-            .ok_or_else(|| invalid("event-type not found"))?;
+        let event_type = ["event_type", "eventType"].iter().find_map(|k| map.get(*k)).ok_or_else(|| invalid("event-type not found"))?;
         let event_type = match event_type {
             Value::String(s) if !s.is_empty() => s.clone(),
             _ => return Err(invalid("event-type empty")),
@@ -48,12 +45,8 @@ impl Subscription {
                 .iter()
                 .map(|c| match c {
                     Value::Object(m) if m.keys().all(|k| !k.is_empty()) => Ok(m.clone()),
-                    Value::Object(_) => Err(invalid(
-                        "conjunctive clauses expected to be a map with nonempty strings as keys",
-                    )),
-                    _ => Err(invalid(
-                        "a disjunctive clause expected to be a conjunction represented by a map",
-                    )),
+                    Value::Object(_) => Err(invalid("conjunctive clauses expected to be a map with nonempty strings as keys")),
+                    _ => Err(invalid("a disjunctive clause expected to be a conjunction represented by a map")),
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(invalid("constraints expected to be a list of disjunctive clauses")),
@@ -81,10 +74,8 @@ pub fn parse_param(input: &str) -> Result<Vec<Subscription>, SubscriptionError> 
     if input.is_empty() {
         return Ok(Vec::new());
     }
-    let value: Value = serde_json::from_str(input).map_err(|e| SubscriptionError::InvalidJson {
-        position: json_error_position(input, &e),
-        input: input.to_string(),
-    })?;
+    let value: Value = serde_json::from_str(input)
+        .map_err(|e| SubscriptionError::InvalidJson { position: json_error_position(input, &e), input: input.to_string() })?;
     parse_value(&value, input)
 }
 

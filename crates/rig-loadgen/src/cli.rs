@@ -51,10 +51,7 @@ mod tests {
 
     #[test]
     fn repeated_values_flags_and_defaults() {
-        let a = Args::parse(
-            ["--url", "a", "--url", "b", "--require-complete", "--conns", "10"].map(String::from),
-        )
-        .unwrap();
+        let a = Args::parse(["--url", "a", "--url", "b", "--require-complete", "--conns", "10"].map(String::from)).unwrap();
         assert_eq!(a.all("url"), vec!["a", "b"]);
         assert!(a.flag("require-complete"));
         assert_eq!(a.get("conns", 0usize).unwrap(), 10);

@@ -121,7 +121,11 @@ mod tests {
         let (mut a, mut b, mut all) = (Latency::new(), Latency::new(), Latency::new());
         for v in 1..=5000u64 {
             let x = v * 37 % 20_000 + 1;
-            if v % 2 == 0 { a.record_us(x) } else { b.record_us(x) }
+            if v % 2 == 0 {
+                a.record_us(x)
+            } else {
+                b.record_us(x)
+            }
             all.record_us(x);
         }
         let mut merged = Latency::from_text(&a.to_text()).unwrap();

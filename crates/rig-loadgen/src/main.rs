@@ -46,10 +46,7 @@ fn main() {
     // Each process may hold at most the hard open-file limit; take all of it.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let result = cli::Args::parse(argv).and_then(|a| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async move {
             match cmd.as_str() {
                 "run" => run::main(a).await,

@@ -108,7 +108,8 @@ pub async fn main(a: Args) -> Result<(), String> {
             stdin.flush().await.map_err(|e| e.to_string())?;
         }
         let workers: u64 = a.get("publishers", ((rate / 500.0).ceil() as u64).clamp(4, 16))?;
-        let plan = Plan { targets: pub_urls.clone(), format, channel: a.str("channel").unwrap_or_else(|| "bench".into()), rate, count, workers };
+        let plan =
+            Plan { targets: pub_urls.clone(), format, channel: a.str("channel").unwrap_or_else(|| "bench".into()), rate, count, workers };
         let (stats, took) = publish::run(plan).await?;
         use std::sync::atomic::Ordering::Relaxed;
         pub_stats = serde_json::json!({
@@ -169,7 +170,9 @@ pub async fn main(a: Args) -> Result<(), String> {
     println!("{report}");
     eprintln!(
         "[{label}] deliveries {received}/{expected}, p50 {} us, p99 {} us, p99.9 {} us",
-        lat.quantile_us(0.5), lat.quantile_us(0.99), lat.quantile_us(0.999)
+        lat.quantile_us(0.5),
+        lat.quantile_us(0.99),
+        lat.quantile_us(0.999)
     );
     if a.flag("require-complete") && (!all_complete || connected == 0) {
         return Err(format!("[{label}] incomplete: {failed} connections failed, {received} of {} deliveries ({complete} of {conns} connections complete); first error: {first_error}", conns as u64 * count));

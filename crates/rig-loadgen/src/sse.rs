@@ -23,14 +23,7 @@ pub async fn connect(src: IpAddr, url: &Url) -> std::io::Result<TcpStream> {
 
 /// Opens one SSE stream and reads it until it ends or `stop` fires. Calls
 /// `ready` once the response head (status 200) arrived.
-pub async fn run(
-    conn: usize,
-    src: IpAddr,
-    url: &Url,
-    path: &str,
-    tally: Arc<Tally>,
-    ready: impl FnOnce(bool),
-) {
+pub async fn run(conn: usize, src: IpAddr, url: &Url, path: &str, tally: Arc<Tally>, ready: impl FnOnce(bool)) {
     // A refused or 5xx attempt is retried (a peer under a connect burst may
     // answer 502); only the last failure counts.
     let mut attempt = 0;
@@ -84,10 +77,7 @@ pub async fn run(
 /// the read buffer and how much of it is filled.
 async fn open(src: IpAddr, url: &Url, path: &str) -> Result<(TcpStream, Head, Vec<u8>, usize), String> {
     let mut s = connect(src, url).await.map_err(|e| format!("connect from {src}: {e}"))?;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nUser-Agent: rig-loadgen\r\n\r\n",
-        url.addr
-    );
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nUser-Agent: rig-loadgen\r\n\r\n", url.addr);
     s.write_all(req.as_bytes()).await.map_err(|e| format!("write request: {e}"))?;
     let mut buf = vec![0u8; 4096];
     let mut filled = 0;

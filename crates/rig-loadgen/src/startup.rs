@@ -1,9 +1,15 @@
 //! `rig-loadgen startup --bin PATH`: start-up time (spawn until the
 //! "listening" line) and idle RSS of the gateway, median of `--runs`.
 
-use std::{process::Stdio, time::{Duration, Instant}};
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
-use tokio::{io::{AsyncBufReadExt, BufReader}, process::Command};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+};
 
 use crate::{cli::Args, procfs};
 
@@ -16,7 +22,9 @@ pub async fn main(a: Args) -> Result<(), String> {
         let t0 = Instant::now();
         let mut child = Command::new(&bin)
             .envs([("INBOUND_PORT", "0"), ("API_HTTP_PORT", "0"), ("RIG_BIND_ADDRESS", "127.0.0.1")])
-            .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("{bin}: {e}"))?;

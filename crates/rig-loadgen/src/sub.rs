@@ -14,7 +14,12 @@ use tokio::{
     sync::Semaphore,
 };
 
-use crate::{cli::Args, jwt, tally::Tally, url::{source_addr, Url}};
+use crate::{
+    cli::Args,
+    jwt,
+    tally::Tally,
+    url::{source_addr, Url},
+};
 
 pub async fn main(a: Args) -> Result<(), String> {
     let urls: Vec<Url> = a.all("url").iter().map(|u| Url::parse(u)).collect::<Result<_, _>>()?;

@@ -11,10 +11,8 @@ pub struct Url {
 
 impl Url {
     pub fn parse(s: &str) -> Result<Url, String> {
-        let rest = s
-            .strip_prefix("http://")
-            .or_else(|| s.strip_prefix("ws://"))
-            .ok_or_else(|| format!("{s}: only http:// and ws:// URLs"))?;
+        let rest =
+            s.strip_prefix("http://").or_else(|| s.strip_prefix("ws://")).ok_or_else(|| format!("{s}: only http:// and ws:// URLs"))?;
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),

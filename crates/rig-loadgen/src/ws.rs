@@ -7,14 +7,7 @@ use tokio_tungstenite::tungstenite::{protocol::WebSocketConfig, Message};
 
 use crate::{scan::Scanner, sse::connect, tally::Tally, url::Url};
 
-pub async fn run(
-    conn: usize,
-    src: IpAddr,
-    url: &Url,
-    path: &str,
-    tally: Arc<Tally>,
-    ready: impl FnOnce(bool),
-) {
+pub async fn run(conn: usize, src: IpAddr, url: &Url, path: &str, tally: Arc<Tally>, ready: impl FnOnce(bool)) {
     let stream = match connect(src, url).await {
         Ok(s) => s,
         Err(e) => {

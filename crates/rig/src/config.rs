@@ -297,7 +297,11 @@ impl Config {
             nats,
             kinesis,
         };
-        if r.errors.is_empty() { Ok(config) } else { Err(r.errors) }
+        if r.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(r.errors)
+        }
     }
 
     /// Defaults with both ports on 0 (any free port): the test starting point.
@@ -390,8 +394,7 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_reported_by_name() {
-        let errs = Config::from_strings(&env(&[("INBOUND_PORT", "x"), ("EXTRACTORS", "{bad"), ("LOG_LEVEL", "loud")]))
-            .unwrap_err();
+        let errs = Config::from_strings(&env(&[("INBOUND_PORT", "x"), ("EXTRACTORS", "{bad"), ("LOG_LEVEL", "loud")])).unwrap_err();
         let names: Vec<_> = errs.iter().map(|e| e.name).collect();
         assert_eq!(names, ["INBOUND_PORT", "EXTRACTORS", "LOG_LEVEL"]);
     }

@@ -58,7 +58,8 @@ async fn hs_tokens_need_exp_in_the_future_and_nbf_in_the_past() {
 #[tokio::test]
 async fn blacklist_api_follows_rig() {
     let rig = TestRig::start(&[]).await;
-    let (status, headers, body) = post_json(&rig, rig.api_url("/v3/session-blacklist"), json!({"sessionId": "abc", "validityInSeconds": 60})).await;
+    let (status, headers, body) =
+        post_json(&rig, rig.api_url("/v3/session-blacklist"), json!({"sessionId": "abc", "validityInSeconds": 60})).await;
     assert_eq!((status, body.as_str()), (201, "{}"));
     assert_eq!(headers["location"], "/v3/session-blacklist/abc");
     assert_eq!(headers["access-control-allow-origin"], "*");
@@ -89,7 +90,8 @@ async fn blacklist_api_follows_rig() {
     }
     let r = rig.http.post(rig.api_url("/v3/session-blacklist")).send().await.unwrap();
     assert_eq!(r.status(), 400, "no body at all is an empty object");
-    let r = rig.http.post(rig.api_url("/v3/session-blacklist")).header("content-type", "application/json").body("{oops").send().await.unwrap();
+    let r =
+        rig.http.post(rig.api_url("/v3/session-blacklist")).header("content-type", "application/json").body("{oops").send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (400, r#"{"errors":{"detail":"Bad request"}}"#));
 }
 
@@ -120,7 +122,8 @@ async fn blacklisting_closes_sse_ws_and_a_pending_long_poll_at_once_and_refuses_
     }
 
     let started = Instant::now();
-    let (status, _, _) = post_json(&rig, rig.api_url("/v3/session-blacklist"), json!({"sessionId": "victim", "validityInSeconds": 60})).await;
+    let (status, _, _) =
+        post_json(&rig, rig.api_url("/v3/session-blacklist"), json!({"sessionId": "victim", "validityInSeconds": 60})).await;
     assert_eq!(status, 201);
     assert_eq!(sse.next_event().await.unwrap().name, "rig.session_killed");
     assert!(sse.next().await.is_none());
@@ -244,7 +247,9 @@ async fn privileged_users_may_subscribe_to_others_regular_users_only_to_themselv
     // Same rule on a PUT.
     let mut own = SseClient::connect(&connect(&alice, subs("alice"))).await;
     let (conn, _) = own.greeted().await;
-    let r = rig.put_subscriptions("sse", &conn, &json!({"subscriptions": [{"eventType": "greeting", "oneOf": [{"name": "bob"}]}]}), Some(&alice)).await;
+    let r = rig
+        .put_subscriptions("sse", &conn, &json!({"subscriptions": [{"eventType": "greeting", "oneOf": [{"name": "bob"}]}]}), Some(&alice))
+        .await;
     assert_eq!(r.status(), 403);
 }
 

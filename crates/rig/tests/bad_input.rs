@@ -65,9 +65,19 @@ fn public_cases(token: &str) -> Vec<Case> {
         case("POST", "/_rig/v1/events", &[CE], r#"{"specversion":"0.2","type":"t","id":1e999}"#),
         case("POST", "/_rig/v1/events", &[CE], big),
         case("POST", "/_rig/v1/events", &[("content-type", "application/json"), ("ce-specversion", "0.2")], "{}"),
-        case("POST", "/_rig/v1/events", &[("content-type", "text/plain"), ("ce-specversion", "0.2"), ("ce-type", "t"), ("ce-id", "1")], vec![0xc3, 0x28]),
+        case(
+            "POST",
+            "/_rig/v1/events",
+            &[("content-type", "text/plain"), ("ce-specversion", "0.2"), ("ce-type", "t"), ("ce-id", "1")],
+            vec![0xc3, 0x28],
+        ),
         case("POST", "/_rig/v1/events", &[("content-type", ";;;")], "{}"),
-        case("POST", "/_rig/v1/events", &[("content-type", "application/cloudevents+json"), ("authorization", "Bearer x")], "{\"specversion\":\"0.2\"}"),
+        case(
+            "POST",
+            "/_rig/v1/events",
+            &[("content-type", "application/cloudevents+json"), ("authorization", "Bearer x")],
+            "{\"specversion\":\"0.2\"}",
+        ),
         // Unknown
         case("GET", "/_rig/v1/../../etc/passwd", &[], ""),
         case("DELETE", "/_rig/v1/events", &[], ""),
@@ -108,7 +118,14 @@ async fn assert_alive(rig: &TestRig) {
     let subs = enc(r#"[{"eventType":"alive"}]"#);
     let mut sse = SseClient::connect(&rig.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
     sse.greeted().await;
-    let r = rig.http.post(rig.api_url("/v3/messages")).header("content-type", "application/json").body(r#"{"specversion":"0.2","type":"alive","id":"ok"}"#).send().await.unwrap();
+    let r = rig
+        .http
+        .post(rig.api_url("/v3/messages"))
+        .header("content-type", "application/json")
+        .body(r#"{"specversion":"0.2","type":"alive","id":"ok"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(sse.next_event().await.unwrap().json()["id"], "ok");
 }
@@ -140,7 +157,11 @@ async fn every_malformed_request_gets_a_clean_4xx_and_the_server_stays_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_bytes_and_oversized_headers_do_not_hurt_the_server() {
     let rig = TestRig::start(&[]).await;
-    for garbage in [&b"\x00\x01\x02 not http at all\r\n\r\n"[..], b"GET / HTTP/9.9\r\n\r\n", b"GET /_rig/health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"] {
+    for garbage in [
+        &b"\x00\x01\x02 not http at all\r\n\r\n"[..],
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"GET /_rig/health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    ] {
         let mut s = std::net::TcpStream::connect(rig.app.inbound_addr).unwrap();
         s.set_read_timeout(Some(PATIENCE)).unwrap();
         s.write_all(garbage).unwrap();

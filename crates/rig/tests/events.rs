@@ -77,7 +77,8 @@ async fn binary_mode_constraints_match_on_the_decoded_data() {
     let mut sse = SseClient::connect(&rig.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
     sse.greeted().await;
     for (id, name) in [("1", "bob"), ("2", "alice")] {
-        let h = [("ce-specversion", "0.2"), ("ce-type", "greeting"), ("ce-id", id), ("ce-source", "s"), ("content-type", "application/json")];
+        let h =
+            [("ce-specversion", "0.2"), ("ce-type", "greeting"), ("ce-id", id), ("ce-source", "s"), ("content-type", "application/json")];
         assert_eq!(post(&rig, rig.url("/_rig/v1/events"), &h, &json!({"name": name}).to_string()).await.0, 202);
     }
     assert_eq!(sse.next_event().await.unwrap().json()["id"], "2");
@@ -90,19 +91,49 @@ async fn bad_events_get_clear_errors_and_nothing_is_delivered() {
     let url = rig.url("/_rig/v1/events");
     type Case<'a> = (Vec<(&'a str, &'a str)>, String, u16, &'a str);
     let cases: Vec<Case> = vec![
-        (vec![("content-type", "application/json")], r#"{"specversion":"0.2","type":"greeting"}"#.into(), 400, "does not look like a CloudEvent"),
-        (vec![("content-type", "application/json")], r#"{"cloudEventsVersion":"0.1","eventType":"greeting"}"#.into(), 400, "does not look like a CloudEvent"),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"specversion":"0.2","type":"greeting"}"#.into(),
+            400,
+            "does not look like a CloudEvent",
+        ),
+        (
+            vec![("content-type", "application/json")],
+            r#"{"cloudEventsVersion":"0.1","eventType":"greeting"}"#.into(),
+            400,
+            "does not look like a CloudEvent",
+        ),
         (vec![("content-type", "application/json")], r#"{"type":"greeting","id":"1"}"#.into(), 400, "does not look like a CloudEvent"),
         (vec![("content-type", "application/json")], r#"[1,2,3]"#.into(), 400, "does not look like a CloudEvent"),
         (vec![("content-type", "application/json")], r#"{"specversion":"0.2","#.into(), 400, "does not look like a CloudEvent"),
-        (vec![("content-type", "application/cloudevents+json")], r#"{"specversion":"1.0","type":"greeting","id":"1"}"#.into(), 400, "source"),
+        (
+            vec![("content-type", "application/cloudevents+json")],
+            r#"{"specversion":"1.0","type":"greeting","id":"1"}"#.into(),
+            400,
+            "source",
+        ),
         (vec![("content-type", "application/cloudevents-batch+json")], "[]".into(), 415, "batched CloudEvents"),
         (vec![("content-type", "application/cloudevents+xml")], "<x/>".into(), 415, "not supported for structured mode"),
         (vec![], r#"{"specversion":"0.2","type":"greeting","id":"1"}"#.into(), 415, "content-type header is required"),
-        (vec![("content-type", "text/plain"), ("ce-specversion", "illegal")], "x".into(), 400, "binary content mode, but the ce-specversion header is [\"illegal\"]"),
+        (
+            vec![("content-type", "text/plain"), ("ce-specversion", "illegal")],
+            "x".into(),
+            400,
+            "binary content mode, but the ce-specversion header is [\"illegal\"]",
+        ),
         (vec![("content-type", "text/plain")], "x".into(), 400, "ce-specversion header is []"),
-        (vec![("content-type", "application/json"), ("ce-specversion", "0.2"), ("ce-type", "greeting"), ("ce-id", "1")], "{broken".into(), 400, "can't be parsed"),
-        (vec![("content-type", "application/json")], format!(r#"{{"specversion":"0.2","type":"greeting","id":"1","pad":"{}"}}"#, "x".repeat(4096)), 413, "larger than 2048 bytes"),
+        (
+            vec![("content-type", "application/json"), ("ce-specversion", "0.2"), ("ce-type", "greeting"), ("ce-id", "1")],
+            "{broken".into(),
+            400,
+            "can't be parsed",
+        ),
+        (
+            vec![("content-type", "application/json")],
+            format!(r#"{{"specversion":"0.2","type":"greeting","id":"1","pad":"{}"}}"#, "x".repeat(4096)),
+            413,
+            "larger than 2048 bytes",
+        ),
     ];
     for (headers, body, status, text) in cases {
         let (got, resp) = post(&rig, url.clone(), &headers, &body).await;

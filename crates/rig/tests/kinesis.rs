@@ -62,14 +62,22 @@ async fn events_reach_sse_and_websocket_with_a_traceparent() {
     assert_eq!(wait_health(&rig, 200).await, "OK");
 
     let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    k.producer.ok(&put(&json!({"type": "greeting", "specversion": "0.2", "source": "/k", "id": "1",
-        "traceparent": parent, "tracestate": "a=b", "data": {"name": "alice"}}).to_string())).await;
+    k.producer
+        .ok(&put(&json!({"type": "greeting", "specversion": "0.2", "source": "/k", "id": "1",
+        "traceparent": parent, "tracestate": "a=b", "data": {"name": "alice"}})
+        .to_string()))
+        .await;
     k.producer.ok(&put("not an event")).await;
     k.producer.ok(&put(r#"{"cloudEventsVersion":"0.1","eventType":"greeting","source":"/k","eventID":"2"}"#)).await;
 
     let first = next_real(&mut sse).await;
-    assert!(first.data.starts_with(r#"{"data":{"name":"alice"},"id":"1","source":"/k","specversion":"0.2","traceparent":"00-0af7651916cd43dd8448eb211c80319c-"#),
-        "sorted keys, same trace: {}", first.data);
+    assert!(
+        first.data.starts_with(
+            r#"{"data":{"name":"alice"},"id":"1","source":"/k","specversion":"0.2","traceparent":"00-0af7651916cd43dd8448eb211c80319c-"#
+        ),
+        "sorted keys, same trace: {}",
+        first.data
+    );
     assert!(!first.data.contains("tracestate"));
     let second = next_real(&mut sse).await.json();
     assert_eq!(second["eventID"], "2");

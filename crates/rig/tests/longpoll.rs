@@ -88,7 +88,10 @@ async fn bad_parameters_give_400_with_cors_and_limits_give_429() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().starts_with("could not parse subscriptions: could not decode subscriptions: invalid JSON encoding at position 0"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("could not parse subscriptions: could not decode subscriptions: invalid JSON encoding at position 0"));
     let r = LpClient::new(lp_url(&rig, "?jwt=foobar")).get().await;
     assert_eq!(r.status(), 400);
     for _ in 0..3 {

@@ -123,7 +123,8 @@ async fn a_stalled_client_neither_slows_others_nor_grows_memory() {
     // The resume window is off so that the measurement is about the outboxes.
     let rig = TestRig::start(&[("RIG_OUTBOX_CAPACITY", "16"), ("RIG_RESUME_WINDOW", "0")]).await;
     let _stalled = stalled_client(&rig);
-    let mut healthy = SseClient::connect(&rig.url(&format!("/_rig/v1/connection/sse?subscriptions={}", enc(r#"[{"eventType":"greeting"}]"#)))).await;
+    let mut healthy =
+        SseClient::connect(&rig.url(&format!("/_rig/v1/connection/sse?subscriptions={}", enc(r#"[{"eventType":"greeting"}]"#)))).await;
     healthy.greeted().await;
     wait_for_connections(&rig, 2).await;
     let before = rss_bytes();
@@ -138,7 +139,10 @@ async fn a_stalled_client_neither_slows_others_nor_grows_memory() {
     }
     let grown = rss_bytes().saturating_sub(before);
     let dropped = rig.app.state.hub.stats.frames_dropped.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("30 MB published past a stalled client: worst healthy latency {worst:?}, RSS growth {} KiB, frames dropped {dropped}", grown / 1024);
+    eprintln!(
+        "30 MB published past a stalled client: worst healthy latency {worst:?}, RSS growth {} KiB, frames dropped {dropped}",
+        grown / 1024
+    );
     assert!(dropped > 1000, "the stalled client's outbox stayed bounded ({dropped} dropped)");
     assert!(grown < 24 * 1024 * 1024, "RSS grew by {grown} bytes");
     assert!(worst < Duration::from_secs(1), "healthy client waited {worst:?}");

@@ -147,10 +147,20 @@ async fn put_errors_follow_rig_and_emit_no_subscriptions_set() {
     check(put(Some("text/html"), json_ct, "{}", None).await.unwrap(), 406, "application/json").await;
     check(put(None, None, r#"{"subscriptions":[]}"#, None).await.unwrap(), 400, "Expected JSON encoded body.").await;
     check(put(None, json_ct, "{not json", None).await.unwrap(), 400, "Expected JSON encoded body.").await;
-    check(put(None, json_ct, r#"{"this":"is not","a":"subscription"}"#, None).await.unwrap(), 400, "Expected field \"subscriptions\" is not present.").await;
+    check(
+        put(None, json_ct, r#"{"this":"is not","a":"subscription"}"#, None).await.unwrap(),
+        400,
+        "Expected field \"subscriptions\" is not present.",
+    )
+    .await;
     check(put(None, json_ct, r#"{"subscriptions":{"a":1}}"#, None).await.unwrap(), 400, "could not parse given subscriptions").await;
     check(put(None, json_ct, r#"{"subscriptions":[{"oneOf":[]}]}"#, None).await.unwrap(), 400, "could not parse given subscriptions").await;
-    check(put(None, json_ct, r#"{"subscriptions":[]}"#, Some("Bearer this is not a valid JWT")).await.unwrap(), 400, "invalid authorization header").await;
+    check(
+        put(None, json_ct, r#"{"subscriptions":[]}"#, Some("Bearer this is not a valid JWT")).await.unwrap(),
+        400,
+        "invalid authorization header",
+    )
+    .await;
     let bad_token = rig.put_subscriptions("sse", "bm90LWEtdG9rZW4", &json!({"subscriptions": []}), None).await;
     check(bad_token, 400, "Invalid connection token.").await;
     let garbage = rig.put_subscriptions("sse", "%%%", &json!({"subscriptions": []}), None).await;

@@ -54,19 +54,12 @@ fn docs_configuration_md_is_generated_from_the_binary() {
     let generated = String::from_utf8(out.stdout).unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
     let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        on_disk == generated,
-        "docs/configuration.md is stale: run `cargo run -q -p rig -- --config-markdown > docs/configuration.md`"
-    );
+    assert!(on_disk == generated, "docs/configuration.md is stale: run `cargo run -q -p rig -- --config-markdown > docs/configuration.md`");
 }
 
 #[test]
 fn bad_configuration_is_reported_by_name_before_binding() {
-    let out = rig_bin()
-        .env("INBOUND_PORT", "not-a-port")
-        .env("EXTRACTORS", "{\"t\": {\"f\": {}}}")
-        .output()
-        .unwrap();
+    let out = rig_bin().env("INBOUND_PORT", "not-a-port").env("EXTRACTORS", "{\"t\": {\"f\": {}}}").output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("INBOUND_PORT") && err.contains("EXTRACTORS"), "{err}");
@@ -83,8 +76,14 @@ async fn metrics_move_with_real_traffic() {
     rig.publish(&serde_json::json!({"specversion": "0.2", "type": "nobody", "id": "3"})).await;
     sse.next_event().await.unwrap();
     sse.next_event().await.unwrap();
-    let r = rig.http.post(rig.api_url("/v3/session-blacklist")).header("content-type", "application/json")
-        .body(r#"{"sessionId":"s","validityInSeconds":60}"#).send().await.unwrap();
+    let r = rig
+        .http
+        .post(rig.api_url("/v3/session-blacklist"))
+        .header("content-type", "application/json")
+        .body(r#"{"sessionId":"s","validityInSeconds":60}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let r = rig.http.get(rig.api_url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);

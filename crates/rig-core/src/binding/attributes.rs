@@ -151,8 +151,7 @@ mod tests {
 
     #[test]
     fn extensions_are_flattened_and_json_decoded() {
-        let (_, v) = norm(json!({"specversion":"0.2","type":"t","source":"s","id":"1","ext":"{\"k\":[1]}","n":"12","plain":"hi"}))
-            .unwrap();
+        let (_, v) = norm(json!({"specversion":"0.2","type":"t","source":"s","id":"1","ext":"{\"k\":[1]}","n":"12","plain":"hi"})).unwrap();
         assert_eq!(v["ext"], json!({"k":[1]}));
         assert_eq!(v["n"], 12);
         assert_eq!(v["plain"], "hi");

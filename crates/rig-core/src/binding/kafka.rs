@@ -48,11 +48,7 @@ pub enum KafkaError {
 
 /// Decodes one Kafka message. `headers` are in message order; `schema` looks
 /// up Avro schemas already fetched from the registry.
-pub fn decode(
-    headers: &[(&str, &[u8])],
-    value: &[u8],
-    schema: &dyn Fn(u32) -> Option<AvroSchema>,
-) -> Result<CloudEvent, KafkaError> {
+pub fn decode(headers: &[(&str, &[u8])], value: &[u8], schema: &dyn Fn(u32) -> Option<AvroSchema>) -> Result<CloudEvent, KafkaError> {
     let attrs = match content_type(headers).as_deref() {
         None | Some("application/cloudevents") => structured(value, "json", schema)?,
         Some(ct) if ct.starts_with("application/cloudevents-batch") => return Err(KafkaError::Batch),

@@ -105,10 +105,8 @@ pub fn verify_with(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Val
 /// A public key from PEM: a `PUBLIC KEY` / `RSA PUBLIC KEY` block or an X.509
 /// `CERTIFICATE` (RIG's own test configures a certificate).
 fn public_key(alg: Algorithm, pem: &str) -> Result<DecodingKey, String> {
-    let rsa = matches!(
-        alg,
-        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
-    );
+    let rsa =
+        matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512);
     if pem.contains("-----BEGIN CERTIFICATE-----") {
         let key = super::x509::subject_public_key(pem)?;
         return Ok(match alg {

@@ -39,11 +39,8 @@ pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery,
 
 /// `GET .../session-blacklist/{sessionId}`: 200 `{}` while blacklisted, else 404.
 pub async fn status(State(app): State<Shared>, Path(session): Path<String>) -> Response {
-    let mut r = if app.auth.blacklist.contains(&session) {
-        json_ok(StatusCode::OK)
-    } else {
-        json_error(StatusCode::NOT_FOUND, "Not found.")
-    };
+    let mut r =
+        if app.auth.blacklist.contains(&session) { json_ok(StatusCode::OK) } else { json_error(StatusCode::NOT_FOUND, "Not found.") };
     r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     r
 }

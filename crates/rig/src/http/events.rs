@@ -102,8 +102,8 @@ fn parse(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Refusal> {
             "The batched CloudEvents HTTP transport binding mode is currently not supported.".into(),
         ));
     }
-    let structured = essence.starts_with("application/cloudevents")
-        || (essence == "application/json" && !headers.contains_key("ce-specversion"));
+    let structured =
+        essence.starts_with("application/cloudevents") || (essence == "application/json" && !headers.contains_key("ce-specversion"));
     if structured {
         if essence != "application/json" && essence != "application/cloudevents+json" {
             let (t, sub) = essence.split_once('/').unwrap_or((&essence, ""));
@@ -112,9 +112,8 @@ fn parse(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Refusal> {
                 format!("The given content-type {{\"{t}\", \"{sub}\"}} is currently not supported for structured mode."),
             ));
         }
-        return CloudEvent::parse(body).map_err(|e| {
-            (StatusCode::BAD_REQUEST, format!("The request body does not look like a CloudEvent: {e}"))
-        });
+        return CloudEvent::parse(body)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("The request body does not look like a CloudEvent: {e}")));
     }
     parse_binary(headers, content_type, &body)
 }

@@ -3,10 +3,7 @@
 //! the answer is the proxy's no-match response.
 
 use super::error::json_response;
-use axum::{
-    http::StatusCode,
-    response::Response,
-};
+use axum::{http::StatusCode, response::Response};
 
 /// RIG's proxy 404: `{"message":"Not Found"}`.
 pub async fn not_found() -> Response {

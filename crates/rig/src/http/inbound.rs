@@ -20,10 +20,7 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/connection/ws", get(ws::handler))
         .route("/_rig/health", get(health))
         .route("/_rig/v1/connection/longpolling", get(longpoll::handler).options(longpoll::options))
-        .route(
-            "/_rig/v1/connection/{transport}/{token}/subscriptions",
-            put(subscriptions::put).options(subscriptions::options),
-        )
+        .route("/_rig/v1/connection/{transport}/{token}/subscriptions", put(subscriptions::put).options(subscriptions::options))
         .route("/_rig/v1/events", post(events::public).options(events::options))
         .method_not_allowed_fallback(fallback::not_found)
         .fallback(fallback::not_found)

@@ -58,12 +58,27 @@ fn render(app: &Shared) -> String {
         o.sample("rig_connections", &[("transport", t)], n);
     }
     o.single("rig_subscriptions_total", "gauge", "Subscription rows registered on this node (RIG).", hub.subscription_rows());
-    o.single("rig_events_published_total", "counter", "Events handed to the hub, from every source.", s.events_published.load(Ordering::Relaxed));
+    o.single(
+        "rig_events_published_total",
+        "counter",
+        "Events handed to the hub, from every source.",
+        s.events_published.load(Ordering::Relaxed),
+    );
     o.single("rig_frames_queued_total", "counter", "Event frames queued for a connection.", s.frames_queued.load(Ordering::Relaxed));
     o.single("rig_frames_dropped_total", "counter", "Frames a slow client did not get.", s.frames_dropped.load(Ordering::Relaxed));
-    o.single("rig_slow_client_disconnects_total", "counter", "Connections closed by the slow-client policy.", s.slow_disconnects.load(Ordering::Relaxed));
+    o.single(
+        "rig_slow_client_disconnects_total",
+        "counter",
+        "Connections closed by the slow-client policy.",
+        s.slow_disconnects.load(Ordering::Relaxed),
+    );
     o.single("rig_frames_replayed_total", "counter", "Frames replayed to resuming clients.", s.frames_replayed.load(Ordering::Relaxed));
-    o.single("rig_resumes_outside_window_total", "counter", "Resumes whose cursor had left the window.", s.resumes_outside_window.load(Ordering::Relaxed));
+    o.single(
+        "rig_resumes_outside_window_total",
+        "counter",
+        "Resumes whose cursor had left the window.",
+        s.resumes_outside_window.load(Ordering::Relaxed),
+    );
     sources(&mut o, app);
     let set = [("name", "Elixir.SessionBlacklist")];
     o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");

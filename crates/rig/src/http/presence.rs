@@ -22,8 +22,12 @@ struct Located<'a> {
 
 /// `GET /v3/users`: every user with at least one live connection.
 pub async fn users(State(app): State<Shared>) -> Response {
-    let users: Vec<_> =
-        app.hub.users().into_iter().map(|(user, sessions, connections)| json!({"user": user, "sessions": sessions, "connections": connections})).collect();
+    let users: Vec<_> = app
+        .hub
+        .users()
+        .into_iter()
+        .map(|(user, sessions, connections)| json!({"user": user, "sessions": sessions, "connections": connections}))
+        .collect();
     json(StatusCode::OK, &json!({ "users": users }))
 }
 

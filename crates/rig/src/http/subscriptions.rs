@@ -23,12 +23,7 @@ use crate::{
 const TRANSPORTS: [&str; 3] = ["sse", "ws", "longpolling"];
 
 /// The PUT handler. Any transport name works with any token, as in RIG.
-pub async fn put(
-    State(app): State<Shared>,
-    Path((transport, token)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn put(State(app): State<Shared>, Path((transport, token)): Path<(String, String)>, headers: HeaderMap, body: Body) -> Response {
     if !TRANSPORTS.contains(&transport.as_str()) {
         return fallback::not_found().await;
     }

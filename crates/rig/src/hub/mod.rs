@@ -264,8 +264,7 @@ impl Hub {
         let added: Vec<Box<str>> = {
             let mut shard = lock(&self.shards[shard_of(id)]);
             let conn = shard.get_mut(&id).ok_or(Gone)?;
-            let new: Vec<Box<str>> =
-                sessions.iter().filter(|s| !conn.sessions.iter().any(|c| &**c == **s)).map(|s| (*s).into()).collect();
+            let new: Vec<Box<str>> = sessions.iter().filter(|s| !conn.sessions.iter().any(|c| &**c == **s)).map(|s| (*s).into()).collect();
             conn.sessions.extend(new.iter().cloned());
             new
         };

@@ -1,6 +1,6 @@
+use super::*;
 use bytes::Bytes;
 use rig_core::subscription::parse_param;
-use super::*;
 
 fn event(t: &str, name: &str) -> CloudEvent {
     let json = format!(r#"{{"specversion":"0.2","type":"{t}","id":"1","data":{{"name":"{name}"}}}}"#);
@@ -126,7 +126,8 @@ fn resuming_replays_matching_missed_events_in_order_then_goes_live() {
     }
     let o = resuming(&hub, r#"[{"eventType":"greeting","oneOf":[{"name":"alice"}]}]"#, Some("e0"));
     hub.publish(event("greeting", "alice"));
-    let got: Vec<String> = frames(&o).iter().map(|j| serde_json::from_str::<Value>(j).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    let got: Vec<String> =
+        frames(&o).iter().map(|j| serde_json::from_str::<Value>(j).unwrap()["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(got[1..], ["e2", "e4", "1"], "greeting, replay beyond the outbox capacity, then live: {got:?}");
     let fresh = resuming(&hub, "[]", None);
     let greeting = match &items(&fresh)[0] {

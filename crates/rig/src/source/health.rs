@@ -31,10 +31,7 @@ pub struct Health {
 impl Health {
     /// Adds `source` in the not-yet-connected state.
     pub fn register(&self, source: Source) {
-        lock(&self.states).insert(
-            source,
-            SourceState { connected: false, last_error: Some("connecting".into()), since: Instant::now() },
-        );
+        lock(&self.states).insert(source, SourceState { connected: false, last_error: Some("connecting".into()), since: Instant::now() });
     }
 
     /// Marks `source` connected; logs the recovery once.

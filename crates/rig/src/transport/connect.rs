@@ -75,15 +75,13 @@ impl SetupError {
 pub async fn set_up(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Result<Accepted, SetupError> {
     let decoded = match &params.subscriptions {
         Some(text) => Some(
-            serde_json::from_str::<Value>(text)
-                .map_err(|e| SetupError::Undecodable(format!("Failed to decode subscription list: {e}")))?,
+            serde_json::from_str::<Value>(text).map_err(|e| SetupError::Undecodable(format!("Failed to decode subscription list: {e}")))?,
         ),
         None => None,
     };
     let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref()).await?;
     let manual = match (&decoded, &params.subscriptions) {
-        (Some(v), Some(text)) => parse_value(v, text)
-            .map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?,
+        (Some(v), Some(text)) => parse_value(v, text).map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?,
         _ => Vec::new(),
     };
     privileged(app, &manual, claims.as_ref())?;

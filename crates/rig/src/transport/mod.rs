@@ -31,9 +31,7 @@ pub fn open_stream(app: &Shared, transport: Transport, accepted: Accepted) -> (A
 pub fn open(app: &Shared, id: ConnId, transport: Transport, sink: Sink, accepted: Accepted) {
     let token = app.seal_token(id);
     let subs = accepted.subscriptions;
-    let greet = |head: Option<&str>| {
-        vec![hub::connection_create_frame(&token), hub::subscriptions_set_frame_with_cursor(&subs, head)]
-    };
+    let greet = |head: Option<&str>| vec![hub::connection_create_frame(&token), hub::subscriptions_set_frame_with_cursor(&subs, head)];
     let opening = Opening { greet: &greet, resume_from: accepted.resume_from.as_deref() };
     app.hub.open(id, transport, sink, subs.clone(), accepted.info, opening);
 }

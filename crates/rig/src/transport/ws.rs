@@ -1,7 +1,6 @@
 //! WebSocket: one text frame per event, pings as heartbeats, server-only
 //! (a client data frame closes the connection, as RIG).
 
-
 use std::sync::Arc;
 
 use axum::{

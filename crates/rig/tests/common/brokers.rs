@@ -234,7 +234,6 @@ pub fn lp_subscribed(rig: &TestRig, types: &[&str]) -> String {
 }
 
 fn subscriptions(types: &[&str]) -> String {
-    let subs: Vec<Value> =
-        types.iter().chain([&WARMUP]).map(|t| serde_json::json!({"eventType": t})).collect();
+    let subs: Vec<Value> = types.iter().chain([&WARMUP]).map(|t| serde_json::json!({"eventType": t})).collect();
     super::enc(&Value::Array(subs).to_string())
 }

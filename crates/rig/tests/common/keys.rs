@@ -28,8 +28,21 @@ impl RsaKeys {
         std::fs::create_dir_all(&dir).unwrap();
         let p = |f: &str| -> PathBuf { dir.join(f) };
         let (key, cert) = (p("key.pem"), p("cert.pem"));
-        openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=rig-test", "-days", "1",
-            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()]);
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=rig-test",
+            "-days",
+            "1",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ]);
         let public_pem = String::from_utf8(openssl(&["rsa", "-in", key.to_str().unwrap(), "-pubout"])).unwrap();
         let modulus = String::from_utf8(openssl(&["rsa", "-in", key.to_str().unwrap(), "-noout", "-modulus"])).unwrap();
         let hex = modulus.trim().trim_start_matches("Modulus=");

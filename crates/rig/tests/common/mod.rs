@@ -3,9 +3,9 @@
 //! client that keeps its cookies).
 #![allow(dead_code)]
 
+pub mod brokers;
 pub mod http_server;
 pub mod keys;
-pub mod brokers;
 pub mod registry;
 
 use std::time::Duration;
@@ -96,8 +96,7 @@ pub fn jwt(claims: Value) -> String {
     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60;
     let mut c = json!({"exp": exp});
     c.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &c, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()))
-        .unwrap()
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &c, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
 }
 
 /// URL-encodes a query parameter value.

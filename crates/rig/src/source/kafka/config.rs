@@ -73,7 +73,11 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) ->
     let extra = r.parse("RIG_KAFKA_CONFIG", parse_properties);
     let schema_registry = Some(r.raw("KAFKA_SCHEMA_REGISTRY_HOST").trim().to_string()).filter(|h| !h.is_empty()).map(|h| {
         let h = h.trim_end_matches('/');
-        if h.starts_with("http://") || h.starts_with("https://") { h.to_string() } else { format!("http://{h}") }
+        if h.starts_with("http://") || h.starts_with("https://") {
+            h.to_string()
+        } else {
+            format!("http://{h}")
+        }
     });
     if brokers.is_empty() {
         return None;

@@ -149,10 +149,8 @@ fn client_config(c: &KafkaConfig) -> ClientConfig {
 /// Decodes and dispatches one message; a message that is not a deliverable
 /// CloudEvent is logged and counted (`rig_consumed_events_failed_total`).
 async fn handle(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, registry: &SchemaRegistry) {
-    let headers: Vec<(&str, &[u8])> = message
-        .headers()
-        .map(|hs| hs.iter().filter_map(|h| Some((h.key, h.value?))).collect())
-        .unwrap_or_default();
+    let headers: Vec<(&str, &[u8])> =
+        message.headers().map(|hs| hs.iter().filter_map(|h| Some((h.key, h.value?))).collect()).unwrap_or_default();
     let payload = message.payload().unwrap_or_default();
     let mut fetched = false;
     loop {

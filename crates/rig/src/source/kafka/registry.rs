@@ -32,10 +32,8 @@ pub struct SchemaRegistry {
 impl SchemaRegistry {
     /// `base` is the registry's URL (`http://host:port`), `None` if unset.
     pub fn new(base: Option<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        let http =
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_else(|_| reqwest::Client::new());
         SchemaRegistry { base, http, cache: Mutex::new(HashMap::new()) }
     }
 

@@ -70,13 +70,7 @@ fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Reads until an error; returns it.
-async fn read(
-    client: &Client,
-    config: &KinesisConfig,
-    dispatcher: &Dispatcher,
-    positions: &mut Positions,
-    backoff: &mut Backoff,
-) -> Error {
+async fn read(client: &Client, config: &KinesisConfig, dispatcher: &Dispatcher, positions: &mut Positions, backoff: &mut Backoff) -> Error {
     let summary = match client.describe_stream_summary().stream_name(&config.stream).send().await {
         Ok(s) => s,
         Err(e) => return e.into(),
@@ -202,7 +196,10 @@ mod tests {
         .unwrap();
         let out = with_traceparent(&e).unwrap();
         let text = std::str::from_utf8(out.json()).unwrap();
-        assert!(text.starts_with(r#"{"id":"1","source":"s","specversion":"0.2","traceparent":"00-0af7651916cd43dd8448eb211c80319c-"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"id":"1","source":"s","specversion":"0.2","traceparent":"00-0af7651916cd43dd8448eb211c80319c-"#),
+            "{text}"
+        );
         assert!(!text.contains("tracestate"));
     }
 }

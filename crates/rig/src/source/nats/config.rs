@@ -20,10 +20,5 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) ->
     if servers.is_empty() {
         return None;
     }
-    Some(NatsConfig {
-        servers,
-        topics: list(&r.raw("NATS_SOURCE_TOPICS")),
-        queue_group: r.raw("NATSTOFILTER_QUEUE_GROUP"),
-        backoff_max,
-    })
+    Some(NatsConfig { servers, topics: list(&r.raw("NATS_SOURCE_TOPICS")), queue_group: r.raw("NATSTOFILTER_QUEUE_GROUP"), backoff_max })
 }
