@@ -16,6 +16,7 @@ use crate::{
     limit::ConnectionLimit,
     server,
     source::{self, Dispatcher},
+    telemetry::Tracer,
     token::{random_u64, TokenCodec, TokenIds},
 };
 
@@ -27,6 +28,9 @@ pub struct AppState {
     /// Where every source (HTTP, Kafka, NATS, Kinesis) hands its events.
     pub dispatcher: Dispatcher,
     pub limit: ConnectionLimit,
+    pub tracer: Tracer,
+    /// Taken (and spawned) by [`App::start`].
+    export_task: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
     tokens: TokenCodec,
     node_id: u64,
     cors: HeaderValue,
@@ -40,9 +44,12 @@ impl AppState {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
         let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
         let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
+        let (tracer, export_task) = crate::telemetry::start(&config.tracing);
         Ok(AppState {
             auth: Auth::new(&config),
-            dispatcher: Dispatcher::new(hub.clone()),
+            dispatcher: Dispatcher::new(hub.clone(), tracer.clone()),
+            tracer,
+            export_task: std::sync::Mutex::new(export_task),
             hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
@@ -109,6 +116,9 @@ impl App {
             tasks.insert(3, serve(api, internal::router(state.clone()), Some(tls.clone())));
         }
         tasks.extend(source::start(&state.config, &state.dispatcher));
+        if let Some(export) = crate::hub::lock(&state.export_task).take() {
+            tasks.push(tokio::spawn(export));
+        }
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, tasks })
     }

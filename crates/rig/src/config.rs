@@ -105,6 +105,21 @@ pub const VARS: &[Var] = &[
     rig("KINESIS_OTP_JAR", "", "Accepted for compatibility; unused (Kinesis is read natively, no Java)."),
     rig("KINESIS_LOG_LEVEL", "INFO", "Accepted for compatibility; unused (use LOG_LEVEL)."),
     ours("RIG_KINESIS_POLL_INTERVAL_MS", "1000", "Pause between Kinesis GetRecords calls per shard."),
+    // Tracing (crates/rig/src/telemetry).
+    ours("OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry: OTLP/HTTP base URL (spans go to <url>/v1/traces, JSON encoding); empty: no OTLP export."),
+    ours("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "OpenTelemetry: full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT."),
+    ours("OTEL_EXPORTER_OTLP_HEADERS", "", "OpenTelemetry: extra export request headers, key=value,..."),
+    ours("OTEL_SERVICE_NAME", "", "OpenTelemetry: service.name of the spans (empty: ZIPKIN_SERVICE_NAME, i.e. rig)."),
+    ours("OTEL_TRACES_SAMPLER", "parentbased_always_on", "OpenTelemetry sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio."),
+    ours("OTEL_TRACES_SAMPLER_ARG", "", "Ratio in [0, 1] for the traceidratio samplers (empty: 1)."),
+    ours("OTEL_BSP_SCHEDULE_DELAY", "5000", "OpenTelemetry: longest time (ms) a finished span waits before its batch is exported."),
+    ours("OTEL_BSP_MAX_QUEUE_SIZE", "2048", "OpenTelemetry: finished spans queued for export; beyond it they are dropped and counted."),
+    ours("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512", "OpenTelemetry: spans per export request."),
+    rig("ZIPKIN_ADDR", "", "Zipkin v2 spans URL (e.g. http://zipkin:9411/api/v2/spans); empty: no Zipkin export."),
+    rig("ZIPKIN_SERVICE_NAME", "rig", "Service name of exported spans."),
+    rig("JAEGER_HOST", "", "RIG's Jaeger agent (UDP) exporter is not supported (Jaeger retired its agent); a warning says so. Use OTEL_EXPORTER_OTLP_ENDPOINT=http://<jaeger>:4318."),
+    rig("JAEGER_PORT", "6831", "Accepted for compatibility; unused (see JAEGER_HOST)."),
+    rig("JAEGER_SERVICE_NAME", "rig", "Accepted for compatibility; unused (see JAEGER_HOST)."),
     ours("RIG_SOURCE_BACKOFF_MAX_MS", "20000", "Longest wait between reconnection attempts to a broker (the first retry is after 100 ms)."),
 ];
 
@@ -170,6 +185,8 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     pub nats: Option<NatsConfig>,
     pub kinesis: Option<KinesisConfig>,
+    /// Span export and sampling.
+    pub tracing: crate::telemetry::TraceConfig,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -235,6 +252,7 @@ impl Config {
         let kafka = crate::source::kafka::config::parse(&mut r, source_backoff_max);
         let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
+        let tracing = crate::telemetry::config::parse(&mut r);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
@@ -296,6 +314,7 @@ impl Config {
             kafka,
             nats,
             kinesis,
+            tracing,
         };
         if r.errors.is_empty() {
             Ok(config)

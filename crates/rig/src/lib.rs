@@ -10,6 +10,7 @@
 //! - [`limit`]: the per-minute connection limit.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
 //! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
+//! - [`telemetry`]: distributed tracing (W3C trace context, OTLP / Zipkin export).
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod hub;
 pub mod limit;
 pub mod server;
 pub mod source;
+pub mod telemetry;
 pub mod tls;
 pub mod token;
 pub mod transport;

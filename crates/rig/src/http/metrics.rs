@@ -85,6 +85,17 @@ fn render(app: &Shared) -> String {
     o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
     o.family("rig_distributed_set_items_current", "gauge", "Session blacklist entries in force (RIG).");
     o.sample("rig_distributed_set_items_current", &set, app.auth.blacklist.current());
+    if let Some(t) = app.tracer.stats() {
+        let families: [(&str, &str, &std::sync::atomic::AtomicU64); 4] = [
+            ("rig_spans_finished_total", "Sampled spans finished.", &t.finished),
+            ("rig_spans_dropped_total", "Finished spans dropped because the export queue was full.", &t.dropped),
+            ("rig_spans_exported_total", "Spans accepted by an exporter endpoint (OTLP or Zipkin).", &t.exported),
+            ("rig_span_export_failures_total", "Export requests that failed (their batch is dropped).", &t.export_failures),
+        ];
+        for (name, help, v) in families {
+            o.single(name, "counter", help, v.load(Ordering::Relaxed));
+        }
+    }
     process(&mut o);
     o.0
 }

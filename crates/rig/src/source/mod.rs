@@ -23,7 +23,10 @@ use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
 pub use self::health::{Health, SourceState};
-use crate::hub::Hub;
+use crate::{
+    hub::Hub,
+    telemetry::{self, Kind, TraceContext, Tracer},
+};
 
 /// Where an event entered the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,22 +68,50 @@ pub struct Dispatcher {
     hub: Arc<Hub>,
     health: Arc<Health>,
     counters: Arc<[SourceCounters; 4]>,
+    tracer: Tracer,
 }
 
 impl Dispatcher {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()) }
+    pub fn new(hub: Arc<Hub>, tracer: Tracer) -> Self {
+        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()), tracer }
     }
 
-    /// Fans `event` out to matching connections; returns how many got it.
+    /// Fans `event` out to matching connections; returns how many got it. The
+    /// span it records continues the event's own trace (its `traceparent`).
     pub fn dispatch(&self, source: Source, event: impl Into<Arc<CloudEvent>>) -> usize {
+        self.dispatch_in(source, event, None)
+    }
+
+    /// As [`Dispatcher::dispatch`], inside the trace `parent` (e.g. the HTTP
+    /// request that brought the event) instead of the event's own.
+    pub fn dispatch_in(&self, source: Source, event: impl Into<Arc<CloudEvent>>, parent: Option<&TraceContext>) -> usize {
+        let event = event.into();
         let c = self.counters(source);
         c.consumed.fetch_add(1, Ordering::Relaxed);
+        let mut span = self.tracer.enabled().then(|| {
+            let own = parent.is_none().then(|| telemetry::from_event(event.value())).flatten();
+            let kind = if source == Source::Http { Kind::Internal } else { Kind::Consumer };
+            let mut span = self.tracer.start("rig.dispatch", kind, parent.or(own.as_ref()));
+            if span.is_recording() {
+                span.set("rig.source", source.name());
+                span.set("cloudevents.event_id", event.id());
+                span.set("cloudevents.event_type", event.event_type());
+            }
+            span
+        });
         let n = self.hub.publish(event);
         if n > 0 {
             c.forwarded.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(span) = &mut span {
+            span.set("rig.recipients", n);
+        }
         n
+    }
+
+    /// Starts spans for the sources (e.g. Kinesis, whose events carry RIG's span).
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
     }
 
     /// Counts a message from `source` that could not be delivered (already logged by the caller).
