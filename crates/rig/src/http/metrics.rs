@@ -80,6 +80,8 @@ fn render(app: &Shared) -> String {
         s.resumes_outside_window.load(Ordering::Relaxed),
     );
     sources(&mut o, app);
+    event_types(&mut o, app);
+    latency(&mut o, &s.delivery_latency);
     let set = [("name", "Elixir.SessionBlacklist")];
     o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");
     o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
@@ -98,6 +100,31 @@ fn render(app: &Shared) -> String {
     }
     process(&mut o);
     o.0
+}
+
+fn event_types(o: &mut Out, app: &Shared) {
+    let snap = app.dispatcher.types().snapshot();
+    o.family("rig_events_by_type_total", "counter", "Events published per CloudEvent type (past 256 types: `other`).");
+    for (t, events, _) in &snap {
+        o.sample("rig_events_by_type_total", &[("type", t)], events);
+    }
+    o.family("rig_deliveries_by_type_total", "counter", "Frames queued for connections per CloudEvent type.");
+    for (t, _, deliveries) in &snap {
+        o.sample("rig_deliveries_by_type_total", &[("type", t)], deliveries);
+    }
+}
+
+fn latency(o: &mut Out, h: &crate::hub::latency::LatencyHistogram) {
+    let name = "rig_delivery_latency_seconds";
+    o.family(name, "histogram", "Time from an event's publication to its hand-off to a connection's writer.");
+    let snap = h.snapshot();
+    let bucket = format!("{name}_bucket");
+    for (bound, n) in crate::hub::latency::BOUNDS_US.iter().zip(&snap.cumulative) {
+        o.sample(&bucket, &[("le", &format!("{}", *bound as f64 / 1e6))], n);
+    }
+    o.sample(&bucket, &[("le", "+Inf")], snap.count);
+    o.sample(&format!("{name}_sum"), &[], snap.sum_seconds);
+    o.sample(&format!("{name}_count"), &[], snap.count);
 }
 
 fn sources(o: &mut Out, app: &Shared) {

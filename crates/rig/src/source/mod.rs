@@ -13,6 +13,7 @@ pub mod health;
 pub mod kafka;
 pub mod kinesis;
 pub mod nats;
+pub mod types;
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -68,12 +69,13 @@ pub struct Dispatcher {
     hub: Arc<Hub>,
     health: Arc<Health>,
     counters: Arc<[SourceCounters; 4]>,
+    types: Arc<types::TypeCounters>,
     tracer: Tracer,
 }
 
 impl Dispatcher {
     pub fn new(hub: Arc<Hub>, tracer: Tracer) -> Self {
-        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()), tracer }
+        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()), types: Default::default(), tracer }
     }
 
     /// Fans `event` out to matching connections; returns how many got it. The
@@ -99,7 +101,8 @@ impl Dispatcher {
             }
             span
         });
-        let n = self.hub.publish(event);
+        let n = self.hub.publish(event.clone());
+        self.types.record(event.event_type(), n);
         if n > 0 {
             c.forwarded.fetch_add(1, Ordering::Relaxed);
         }
@@ -123,6 +126,11 @@ impl Dispatcher {
 
     pub fn counters(&self, source: Source) -> &SourceCounters {
         &self.counters[source as usize]
+    }
+
+    /// Events and deliveries per event type.
+    pub fn types(&self) -> &types::TypeCounters {
+        &self.types
     }
 
     /// Connection state of the broker sources.

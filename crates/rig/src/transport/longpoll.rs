@@ -63,6 +63,7 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>)
 async fn poll(app: &Shared, id: hub::ConnId, buffer: Arc<LpBuffer>, headers: &HeaderMap) -> Response {
     let cursor = cookie::decode_event_id(cookie::get(headers, "last_event_id").as_deref());
     let result = buffer.poll(&cursor, app.config.longpoll_wait).await;
+    super::handed_over(app, result.frames.iter().map(|f| &**f));
     let mut body = String::with_capacity(64 + result.frames.iter().map(|f| f.json.len() + 1).sum::<usize>());
     body.push_str("{\"last_event_id\":");
     body.push_str(&serde_json::to_string(&result.last_event_id).expect("strings serialise"));
