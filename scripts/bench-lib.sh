@@ -56,9 +56,10 @@ start_rigs() {
 stop_rigs() { local p; for p in "${RIG_PIDS[@]}"; do stop_pid "$p"; done; }
 
 # Loadgen arguments for the rig processes: subscriber and publish URLs, pids.
+# rig_args TRANSPORT [SUBSCRIPTIONS_JSON]
 rig_args() {
-    local transport="$1" p subs
-    subs="$("$BIN/rig-loadgen" encode --value '[{"eventType":"bench"}]')"
+    local transport="$1" p subs all='[{"eventType":"bench"}]'
+    subs="$("$BIN/rig-loadgen" encode --value "${2:-$all}")"
     for p in "${RIG_PORTS[@]}"; do
         if [ "$transport" = ws ]; then
             printf -- '--sub-url\nhttp://127.0.0.1:%s/_rig/v1/connection/ws?subscriptions=%s\n' "$p" "$subs"

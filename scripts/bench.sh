@@ -69,10 +69,17 @@ mapfile -t args < <(rig_args sse)
 "$LG" run --label "connect-jwt" "${args[@]}" --conns 10000 --jwt-secret bench-secret --connect-concurrency 128 --settle-ms 200 | record
 stop_rigs
 
-echo "== latency at light load: 10k SSE connections, 2 events/s"
+echo "== latency at light load: 10k SSE connections, 2 events/s to all of them"
 start_rigs 1
 mapfile -t args < <(rig_args sse)
 "$LG" run --label "latency" "${args[@]}" --conns 10000 --rate 2 --duration "$DURATION" --settle-ms 2000 | record
+stop_rigs
+
+echo "== latency at the target load: 10k SSE connections, 10k events/s, each event to one connection"
+# Connection i subscribes to data.to == "c<i>"; event i carries data.to = "c<i mod 10000>".
+start_rigs 1 'EXTRACTORS={"bench":{"to":{"stable_field_index":0,"event":{"json_pointer":"/data/to"}}}}'
+mapfile -t args < <(rig_args sse '[{"eventType":"bench","oneOf":[{"to":"c__CONN__"}]}]')
+"$LG" run --label "latency-targeted" "${args[@]}" --conns 10000 --rate 10000 --targeted --duration "$DURATION" --settle-ms 2000 | record
 stop_rigs
 
 echo "== fan-out"

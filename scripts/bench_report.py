@@ -48,10 +48,15 @@ def main():
             rows.append((f"fan-out, {r['conns']} {r['transport'].upper()} conns at {r['rate']:g} ev/s", "≥ 250k/s, p99 ≤ 20 ms",
                          f"{r['deliveries_per_sec'] / 1000:.0f}k/s, p99 {ms(l['p99_us'])} ms{'' if r['all_complete'] else ' (incomplete)'}",
                          r["deliveries_per_sec"] >= 250_000 and l["p99_us"] <= 20_000 and r["all_complete"]))
+    for r in by("latency-targeted"):
+        l = r["latency"]
+        rows.append((f"publish → receipt latency, {r['conns'] // 1000}k conns, {r['rate']:g} ev/s each to one connection{'' if r['all_complete'] else ' (incomplete)'}",
+                     "p50 ≤ 0.5 ms, p99 ≤ 2 ms", f"p50 {ms(l['p50_us'])} ms, p99 {ms(l['p99_us'])} ms, p99.9 {ms(l['p999_us'])} ms",
+                     l["p50_us"] <= 500 and l["p99_us"] <= 2000 and r["all_complete"]))
     for r in by("fanout") + by("latency"):
         if r["target"] == "rig" and r["conns"] == 10_000 and r["transport"] == "sse":
             l = r["latency"]
-            rows.append((f"publish → receipt latency, 10k conns at {r['rate']:g} ev/s ({r['deliveries_per_sec'] / 1000:.0f}k deliveries/s; target load 10k ev/s)", "p50 ≤ 0.5 ms, p99 ≤ 2 ms",
+            rows.append((f"publish → receipt latency, 10k conns at {r['rate']:g} ev/s to all ({r['deliveries_per_sec'] / 1000:.0f}k deliveries/s)", "p50 ≤ 0.5 ms, p99 ≤ 2 ms",
                          f"p50 {ms(l['p50_us'])} ms, p99 {ms(l['p99_us'])} ms, p99.9 {ms(l['p999_us'])} ms",
                          l["p50_us"] <= 500 and l["p99_us"] <= 2000))
     for r in by("matching"):

@@ -29,8 +29,12 @@ const USAGE: &str = "\
 rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin] [--transport sse|ws]
                 --conns N [--procs P] [--rate EV_PER_S --duration S] [--pid SERVER_PID...]
                 [--jwt-secret S] [--sources 8] [--connect-concurrency 256] [--settle-ms 1000]
+                [--connect-stall-ms 30000] [--connect-timeout-ms 1800000] [--targeted]
                 [--label L] [--target NAME] [--require-complete]
     prints one JSON line: connections, server RSS per connection, deliveries, latency percentiles
+    connecting goes on while connections keep settling (gives up after --connect-stall-ms without one)
+    --targeted: event i goes to connection i % N only (data.to = \"c<i % N>\"; __CONN__ in a URL
+                becomes the connection's number, so its subscription can name it)
 rig-loadgen sub ...                 (spawned by run: holds connections, reports READY/DONE)
 rig-loadgen startup --bin PATH [--runs 5]
 rig-loadgen grip --port P [--channel bench]   (GRIP backend for Pushpin)

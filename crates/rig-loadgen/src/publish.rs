@@ -43,16 +43,18 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// The event every peer delivers: a ~150-byte CloudEvent with a ~60-byte `data`.
-pub fn event_json(seq: u64, ts_ns: u64) -> String {
+/// The event every peer delivers: a ~150-byte CloudEvent with a ~60-byte `data`;
+/// with `to`, addressed to one connection (`data.to`, matched by a constraint).
+pub fn event_json(seq: u64, ts_ns: u64, to: Option<u64>) -> String {
+    let to = to.map(|c| format!(r#""to":"c{c}","#)).unwrap_or_default();
     format!(
-        r#"{{"specversion":"0.2","type":"bench","source":"lg","id":"{seq}","data":{{"lgts":{ts_ns},"seq":{seq},"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}}}}"#
+        r#"{{"specversion":"0.2","type":"bench","source":"lg","id":"{seq}","data":{{{to}"lgts":{ts_ns},"seq":{seq},"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}}}}"#
     )
 }
 
 /// Content type and body of one publish request.
-pub fn request_body(format: Format, seq: u64, ts_ns: u64, channel: &str) -> (&'static str, String) {
-    let ev = event_json(seq, ts_ns);
+pub fn request_body(format: Format, seq: u64, ts_ns: u64, channel: &str, to: Option<u64>) -> (&'static str, String) {
+    let ev = event_json(seq, ts_ns, to);
     match format {
         Format::Rig => ("application/cloudevents+json", ev),
         Format::Nchan => ("application/json", ev),
@@ -80,6 +82,8 @@ pub struct Plan {
     pub count: u64,
     /// Connections (workers) per target.
     pub workers: u64,
+    /// Event `i` goes to connection `i % n` only.
+    pub targeted: Option<u64>,
 }
 
 /// Runs the plan: each target gets every event; returns the stats and how long it took.
@@ -91,7 +95,7 @@ pub async fn run(plan: Plan) -> Result<(Arc<Stats>, Duration), String> {
     for target in &plan.targets {
         for w in 0..plan.workers {
             let (target, stats, channel) = (target.clone(), stats.clone(), plan.channel.clone());
-            let (format, count, workers) = (plan.format, plan.count, plan.workers);
+            let (format, count, workers, targeted) = (plan.format, plan.count, plan.workers, plan.targeted);
             tasks.push(tokio::spawn(async move {
                 let mut conn: Option<TcpStream> = None;
                 for i in worker_events(count, workers, w) {
@@ -104,7 +108,7 @@ pub async fn run(plan: Plan) -> Result<(Arc<Stats>, Duration), String> {
                     } else {
                         tokio::time::sleep(wait).await;
                     }
-                    let (ctype, body) = request_body(format, i, now_ns(), &channel);
+                    let (ctype, body) = request_body(format, i, now_ns(), &channel, targeted.map(|n| i % n));
                     let mut r = post(&mut conn, &target, ctype, &body).await;
                     if r.is_err() {
                         // A kept-alive connection the server closed: once more on a fresh one.
@@ -196,7 +200,7 @@ mod tests {
     #[test]
     fn bodies_carry_the_timestamp_once_and_are_valid_json() {
         for f in [Format::Rig, Format::Nchan, Format::Pushpin] {
-            let (_, body) = request_body(f, 7, 1234567, "bench");
+            let (_, body) = request_body(f, 7, 1234567, "bench", None);
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             let mut stamps = vec![];
             let text = if f == Format::Pushpin {
@@ -207,6 +211,8 @@ mod tests {
             crate::scan::Scanner::default().feed(text.as_bytes(), |t| stamps.push(t));
             assert_eq!(stamps, vec![1234567], "{f:?}");
         }
-        assert!(event_json(1, now_ns()).len() < 200);
+        assert!(event_json(1, now_ns(), None).len() < 200);
+        let v: serde_json::Value = serde_json::from_str(&event_json(1, 2, Some(7))).unwrap();
+        assert_eq!(v["data"]["to"], "c7");
     }
 }

@@ -42,7 +42,7 @@ pub async fn run(conn: usize, src: IpAddr, url: &Url, path: &str, tally: Arc<Tal
         }
     };
     let mut buf = buf;
-    tally.connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tally.connect(conn);
     ready(true);
 
     let mut scanner = Scanner::default();

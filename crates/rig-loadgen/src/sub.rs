@@ -1,8 +1,14 @@
 //! `rig-loadgen sub`: one process holding up to ~19k connections. Talks to
 //! its parent over stdin/stdout: prints `READY <connected> <failed> <ms>`
 //! once every connection is up (or failed); on `GO <timeout_ms>` waits until
-//! every connection got `--expect` events (or the timeout) and prints
-//! `DONE <json>`; on `STOP` or end of input prints `DONE` at once.
+//! every connection got its events (or the timeout) and prints `DONE <json>`;
+//! on `STOP` or end of input prints `DONE` at once.
+//!
+//! Connecting has no fixed window: it goes on as long as connections keep
+//! settling (`--connect-stall-ms` without progress ends it), so a saturated
+//! machine makes a run slower, not smaller. `--connect-timeout-ms` caps it.
+//! With `--targeted CONNS`, event `i` is for connection `i % CONNS` only (its
+//! URL names it: `__CONN__` in a URL becomes the connection's number).
 
 use std::{
     sync::{atomic::Ordering::Relaxed, Arc},
@@ -32,7 +38,16 @@ pub async fn main(a: Args) -> Result<(), String> {
     let sources: usize = a.get("sources", 8)?;
     let expect: u32 = a.get("expect", 0)?;
     let concurrency: usize = a.get("connect-concurrency", 256)?;
-    let connect_timeout = Duration::from_millis(a.get("connect-timeout-ms", 60_000)?);
+    let connect_timeout = Duration::from_millis(a.get("connect-timeout-ms", 1_800_000)?);
+    let connect_stall = Duration::from_millis(a.get("connect-stall-ms", 30_000)?);
+    let targeted: Option<u64> = a.str("targeted").map(|v| v.parse().map_err(|_| format!("--targeted: cannot parse {v:?}"))).transpose()?;
+    // Events each connection should get: all of them, or its share when targeted.
+    let expected = move |g: usize| -> u32 {
+        match targeted {
+            None => expect,
+            Some(n) => (u64::from(expect) / n + u64::from((g as u64) < u64::from(expect) % n)) as u32,
+        }
+    };
     let hist_out = a.str("hist-out");
     let jwt_secret = a.str("jwt-secret");
 
@@ -42,10 +57,11 @@ pub async fn main(a: Args) -> Result<(), String> {
         .map(|i| {
             let g = first + i;
             let url = &urls[g % urls.len()];
-            match &jwt_secret {
+            let path = match &jwt_secret {
                 Some(s) => url.path_with("jwt", &jwt::hs256(s, &format!("user-{g}"), &format!("lg-{g}-{now_secs}"), now_secs)),
                 None => url.path.clone(),
-            }
+            };
+            path.replace("__CONN__", &g.to_string())
         })
         .collect();
 
@@ -80,7 +96,14 @@ pub async fn main(a: Args) -> Result<(), String> {
     tokio::pin!(deadline);
     while settled < conns {
         tokio::select! {
-            r = done_rx.recv() => match r { Some(()) => settled += 1, None => break },
+            r = tokio::time::timeout(connect_stall, done_rx.recv()) => match r {
+                Ok(Some(())) => settled += 1,
+                Ok(None) => break,
+                Err(_) => {
+                    eprintln!("rig-loadgen sub: no connection settled for {connect_stall:?}; {settled} of {conns} did");
+                    break;
+                }
+            },
             _ = &mut deadline => break,
         }
     }
@@ -103,7 +126,11 @@ pub async fn main(a: Args) -> Result<(), String> {
         }
     }
     let until = Instant::now() + wait;
-    let want = connected * u64::from(expect);
+    let want: u64 = if targeted.is_some() {
+        (0..conns).filter(|&i| tally.per_conn_connected(i)).map(|i| u64::from(expected(first + i))).sum()
+    } else {
+        connected * u64::from(expect)
+    };
     while Instant::now() < until && tally.received.load(Relaxed) < want {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -117,7 +144,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         "connect_ms": connect_ms,
         "closed": tally.closed.load(Relaxed),
         "received": tally.received.load(Relaxed),
-        "complete": if expect == 0 { connected as usize } else { tally.complete(expect) },
+        "complete": if expect == 0 { connected as usize } else { tally.complete(|i| expected(first + i)) },
         "last_receipt_ns": tally.last_receipt_ns.load(Relaxed),
         "first_error": tally.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
     });

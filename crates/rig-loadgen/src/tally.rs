@@ -15,6 +15,8 @@ pub struct Tally {
     pub received: AtomicU64,
     /// Events received per connection.
     pub per_conn: Vec<AtomicU32>,
+    /// Which connections are up.
+    up: Vec<std::sync::atomic::AtomicBool>,
     /// Newest receipt time, ns since the epoch.
     pub last_receipt_ns: AtomicU64,
     pub latency: Mutex<Latency>,
@@ -33,6 +35,7 @@ impl Tally {
             closed: AtomicU64::new(0),
             received: AtomicU64::new(0),
             per_conn: (0..conns).map(|_| AtomicU32::new(0)).collect(),
+            up: (0..conns).map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
             last_receipt_ns: AtomicU64::new(0),
             latency: Mutex::new(Latency::new()),
             first_error: Mutex::new(None),
@@ -62,9 +65,19 @@ impl Tally {
         e.get_or_insert(what);
     }
 
-    /// Connections that got at least `expect` events.
-    pub fn complete(&self, expect: u32) -> usize {
-        self.per_conn.iter().filter(|c| c.load(Relaxed) >= expect).count()
+    /// Connection `conn` is up.
+    pub fn connect(&self, conn: usize) {
+        self.connected.fetch_add(1, Relaxed);
+        self.up[conn].store(true, Relaxed);
+    }
+
+    pub fn per_conn_connected(&self, conn: usize) -> bool {
+        self.up[conn].load(Relaxed)
+    }
+
+    /// Connections that got at least `expect(conn)` events.
+    pub fn complete(&self, expect: impl Fn(usize) -> u32) -> usize {
+        self.per_conn.iter().enumerate().filter(|(i, c)| c.load(Relaxed) >= expect(*i)).count()
     }
 }
 
@@ -79,8 +92,9 @@ mod tests {
         t.record(0, &[now, now]);
         t.record(2, &[now]);
         assert_eq!(t.received.load(Relaxed), 3);
-        assert_eq!(t.complete(1), 2);
-        assert_eq!(t.complete(2), 1);
+        assert_eq!(t.complete(|_| 1), 2);
+        assert_eq!(t.complete(|_| 2), 1);
+        assert_eq!(t.complete(|i| if i == 1 { 0 } else { 1 }), 3);
         assert_eq!(t.latency.lock().unwrap().count(), 3);
     }
 }

@@ -26,7 +26,7 @@ pub async fn run(conn: usize, src: IpAddr, url: &Url, path: &str, tally: Arc<Tal
             return ready(false);
         }
     };
-    tally.connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tally.connect(conn);
     ready(true);
     let mut stamps = Vec::new();
     while let Some(msg) = ws.next().await {

@@ -103,6 +103,10 @@ impl App {
             tokio::spawn(expire_longpoll_sessions(state.clone())),
             tokio::spawn({
                 let state = state.clone();
+                async move { state.hub.heartbeat_sweep(state.config.heartbeat_interval).await }
+            }),
+            tokio::spawn({
+                let state = state.clone();
                 async move { state.auth.maintain(state.config.jwks_refresh).await }
             }),
         ];

@@ -2,6 +2,17 @@
 //! public gateway needs and `axum::serve` does not expose: a header read
 //! timeout (slow-loris clients cannot hold sockets), a bounded header buffer
 //! (431), WebSocket upgrades, and TLS with HTTP/2.
+//!
+//! Plain connections whose first request is a GET of the SSE stream or the
+//! WebSocket endpoint are served by the gateway itself: the request still goes
+//! through the router (every check stays in the handlers), but the response
+//! head and the stream are written straight to the socket
+//! ([`crate::transport::wire`]), so a long-lived idle connection holds no
+//! hyper buffers. Every other connection is hyper's, from its first byte.
+
+mod head;
+mod response;
+mod rewind;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -12,15 +23,21 @@ use axum::{
     response::Response,
     Router,
 };
+use bytes::Bytes;
+use hyper::service::Service as _;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::http::error::json_error;
+use self::{head::Endpoint, rewind::Rewind};
+use crate::{
+    http::error::json_error,
+    transport::wire::{self, Direct, Kind, Takeover},
+};
 
 /// A request head must arrive within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,20 +63,13 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls
         };
         // Events are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
         match &acceptor {
             None => {
-                tokio::spawn(async move {
-                    let mut builder = hyper::server::conn::http1::Builder::new();
-                    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
-                    if let Err(error) = conn.await {
-                        tracing::debug!(%error, "Connection ended with an error.");
-                    }
-                });
+                tokio::spawn(serve_plain(stream, router.clone()));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
+                let service = TowerToHyperService::new(router.clone());
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
@@ -75,6 +85,74 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls
                 });
             }
         }
+    }
+}
+
+/// What follows the first request of a plain connection.
+enum Next1 {
+    /// Run this stream on the socket.
+    Stream {
+        kind: Kind,
+        head: Bytes,
+        takeover: Takeover,
+        early: Vec<u8>,
+    },
+    /// Hyper serves the connection, these bytes first.
+    Hyper(Bytes),
+    Close,
+}
+
+/// One plain-HTTP connection. A stream gets a task of its own, so what lives
+/// on for hours is only the small stream writer.
+async fn serve_plain(stream: TcpStream, router: Router) {
+    match first_request(&stream, &router).await {
+        Next1::Stream { kind, head, takeover, early } => {
+            tokio::spawn(wire::serve(stream, kind, head, takeover, early));
+        }
+        Next1::Hyper(pre) => serve_hyper(Rewind::new(pre, stream), router).await,
+        Next1::Close => {}
+    }
+}
+
+async fn first_request(stream: &TcpStream, router: &Router) -> Next1 {
+    let mut buf = match tokio::time::timeout(HEADER_READ_TIMEOUT, head::read(stream)).await {
+        Ok(Ok(buf)) => buf,
+        _ => return Next1::Close,
+    };
+    let Some(own) = head::own(&buf) else { return Next1::Hyper(buf.freeze()) };
+    let early = buf.split_off(own.len);
+    drop(buf);
+    let mut request = own.request;
+    request.extensions_mut().insert(Direct);
+    let response = match TowerToHyperService::new(router.clone()).call(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let (mut parts, body) = response.into_parts();
+    match parts.extensions.remove::<Takeover>() {
+        Some(takeover) => {
+            let (kind, framing): (Kind, &[&str]) = match own.endpoint {
+                Endpoint::Sse if own.http11 => (Kind::SseChunked, &["transfer-encoding: chunked"]),
+                Endpoint::Sse => (Kind::SseRaw, &["connection: close"]),
+                Endpoint::Ws => (Kind::Ws, &[]),
+            };
+            let early = if kind == Kind::Ws { early.to_vec() } else { Vec::new() };
+            Next1::Stream { kind, head: response::head(&parts, framing), takeover, early }
+        }
+        // A refusal (4xx): answered here, then the connection is hyper's.
+        None => match response::write_full(stream, parts, body, own.keep_alive).await {
+            Ok(()) if own.keep_alive => Next1::Hyper(early.freeze()),
+            _ => Next1::Close,
+        },
+    }
+}
+
+async fn serve_hyper(io: Rewind, router: Router) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router)).with_upgrades();
+    if let Err(error) = conn.await {
+        tracing::debug!(%error, "Connection ended with an error.");
     }
 }
 

@@ -16,10 +16,15 @@ pub struct Frame {
     pub id: Box<str>,
     /// The event JSON text (long-polling bodies).
     pub json: Bytes,
-    /// `event:`/`data:` lines and the blank line (SSE).
+    /// `event:`/`data:` lines and the blank line (SSE); a slice of `sse_chunk`.
     pub sse: Bytes,
-    /// The event JSON as a WebSocket text payload.
+    /// `sse` as one HTTP/1.1 chunk (size line, data, CRLF): what a taken-over
+    /// SSE connection writes, the same bytes for every recipient.
+    pub sse_chunk: Bytes,
+    /// The event JSON as a WebSocket text payload; a slice of `ws_frame`.
     pub ws: Utf8Bytes,
+    /// `ws` as a complete unmasked WebSocket text frame (taken-over connections).
+    pub ws_frame: Bytes,
     /// When a published event was encoded (the delivery-latency clock starts);
     /// `None` for RIG's own events.
     pub published: Option<Instant>,
@@ -33,8 +38,16 @@ impl Frame {
     }
 
     fn encode(id: &str, event_type: &str, json: Bytes, sse_id: Option<&str>) -> Frame {
-        let ws = Utf8Bytes::try_from(json.clone()).expect("event JSON was parsed from UTF-8 or serialised by us");
-        Frame { id: id.into(), sse: sse_frame(event_type, sse_id, &json), json, ws, published: None }
+        let (sse_chunk, sse) = sse_chunk(event_type, sse_id, &json);
+        let ws_frame = ws_text_frame(&json);
+        let ws = Utf8Bytes::try_from(ws_frame.slice(ws_frame.len() - json.len()..))
+            .expect("event JSON was parsed from UTF-8 or serialised by us");
+        Frame { id: id.into(), sse, sse_chunk, json, ws, ws_frame, published: None }
+    }
+
+    /// Bytes kept alive by this frame (resume window accounting).
+    pub fn size(&self) -> usize {
+        self.json.len() + self.sse_chunk.len() + self.ws_frame.len()
     }
 
     /// A RIG-generated CloudEvent 0.2 (`rig.connection.create`, ...); `data`
@@ -61,9 +74,45 @@ impl Frame {
     }
 }
 
+/// The SSE frame wrapped in an HTTP/1.1 chunk, and the frame alone (a slice of it).
+fn sse_chunk(event_type: &str, id: Option<&str>, json: &[u8]) -> (Bytes, Bytes) {
+    let frame = sse_frame(event_type, id, json);
+    let size = format!("{:x}\r\n", frame.len());
+    let mut out = BytesMut::with_capacity(size.len() + frame.len() + 2);
+    out.put_slice(size.as_bytes());
+    out.put_slice(&frame);
+    out.put_slice(b"\r\n");
+    let chunk = out.freeze();
+    let sse = chunk.slice(size.len()..chunk.len() - 2);
+    (chunk, sse)
+}
+
+/// An unmasked, final WebSocket frame header for `len` payload bytes (RFC 6455 §5.2).
+pub fn ws_header(opcode: u8, len: usize, out: &mut BytesMut) {
+    out.put_u8(0x80 | opcode);
+    match len {
+        0..=125 => out.put_u8(len as u8),
+        126..=0xffff => {
+            out.put_u8(126);
+            out.put_u16(len as u16);
+        }
+        _ => {
+            out.put_u8(127);
+            out.put_u64(len as u64);
+        }
+    }
+}
+
+fn ws_text_frame(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 10);
+    ws_header(0x1, payload.len(), &mut out);
+    out.put_slice(payload);
+    out.freeze()
+}
+
 /// SSE encoding: one `data:` line per line of the JSON text (which may contain
 /// newlines when a publisher pretty-printed it). The event name is kept on one line.
-fn sse_frame(event_type: &str, id: Option<&str>, json: &[u8]) -> Bytes {
+fn sse_frame(event_type: &str, id: Option<&str>, json: &[u8]) -> BytesMut {
     let mut out = BytesMut::with_capacity(json.len() + event_type.len() + id.map_or(0, str::len) + 32);
     out.put_slice(b"event: ");
     for b in event_type.bytes() {
@@ -91,7 +140,7 @@ fn sse_frame(event_type: &str, id: Option<&str>, json: &[u8]) -> Bytes {
         }
     }
     out.put_u8(b'\n');
-    out.freeze()
+    out
 }
 
 /// A random UUID v4 in its canonical text form.
@@ -137,6 +186,23 @@ mod tests {
         let f = sse_frame("greeting", Some("e-1"), b"{}");
         assert_eq!(&f[..], b"event: greeting\nid: e-1\ndata: {}\n\n");
         assert_eq!(&sse_frame("t", Some("bad\nid"), b"{}")[..], b"event: t\ndata: {}\n\n");
+    }
+
+    #[test]
+    fn wire_forms_wrap_the_same_bytes() {
+        let f = Frame::system("t", None);
+        let chunk = &f.sse_chunk[..];
+        let size = format!("{:x}\r\n", f.sse.len());
+        assert!(chunk.starts_with(size.as_bytes()) && chunk.ends_with(b"\n\n\r\n"));
+        assert_eq!(&chunk[size.len()..chunk.len() - 2], &f.sse[..]);
+        assert_eq!(f.ws_frame[0], 0x81);
+        assert_eq!(&f.ws_frame[f.ws_frame.len() - f.json.len()..], &f.json[..]);
+        let mut h = BytesMut::new();
+        ws_header(0x1, 126, &mut h);
+        assert_eq!(&h[..], &[0x81, 126, 0, 126]);
+        h.clear();
+        ws_header(0x2, 70_000, &mut h);
+        assert_eq!(&h[..], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     }
 
     #[test]

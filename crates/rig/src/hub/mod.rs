@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use self::{
     frame::Frame,
     lp_buffer::LpBuffer,
-    outbox::{CloseReason, Delivery, Item, Outbox, Sink, SlowPolicy},
+    outbox::{CloseReason, Delivery, DirectWrite, Item, Outbox, Sink, SlowPolicy},
     window::Window,
 };
 
@@ -341,22 +341,32 @@ impl Hub {
         self.deliver(&mut targets, &frame)
     }
 
-    /// Queues `frame` for `targets`, taking each registry shard's lock once.
-    /// Connections the slow-client policy disconnects are forgotten at once.
+    /// Queues `frame` for `targets` (or writes it straight to their sockets),
+    /// taking each registry shard's lock once but delivering outside it: a
+    /// direct write is a system call. Connections the slow-client policy
+    /// disconnects are forgotten at once.
     fn deliver(&self, targets: &mut [ConnId], frame: &Arc<Frame>) -> usize {
         targets.sort_unstable_by_key(|id| shard_of(*id));
-        let mut queued = 0;
-        let mut too_slow = Vec::new();
+        let mut sinks = Vec::with_capacity(targets.len());
         for group in targets.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
             let shard = lock(&self.shards[shard_of(group[0])]);
-            for id in group {
-                let Some(conn) = shard.get(id) else { continue };
-                match conn.sink.deliver(frame) {
-                    Delivery::Disconnected => too_slow.push(*id),
-                    d => queued += usize::from(self.count(d)),
+            sinks.extend(group.iter().filter_map(|id| shard.get(id).map(|c| (*id, c.sink.clone()))));
+        }
+        let mut queued = 0;
+        let mut too_slow = Vec::new();
+        for (id, sink) in &sinks {
+            match sink.deliver(frame) {
+                Delivery::Disconnected => too_slow.push(*id),
+                Delivery::Written => {
+                    if let Some(published) = frame.published {
+                        self.stats.delivery_latency.observe(published.elapsed());
+                    }
+                    queued += usize::from(self.count(Delivery::Written));
                 }
+                d => queued += usize::from(self.count(d)),
             }
         }
+        drop(sinks);
         for id in too_slow {
             self.count(Delivery::Disconnected);
             self.unregister(id);
@@ -367,7 +377,7 @@ impl Hub {
     fn count(&self, d: Delivery) -> bool {
         let s = &self.stats;
         match d {
-            Delivery::Queued => {
+            Delivery::Queued | Delivery::Written => {
                 s.frames_queued.fetch_add(1, Ordering::Relaxed);
                 true
             }
@@ -382,6 +392,34 @@ impl Hub {
                 false
             }
             Delivery::Gone => false,
+        }
+    }
+
+    /// Asks every streaming connection in one registry shard for a keep-alive
+    /// (see [`Hub::heartbeat_sweep`]).
+    fn heartbeat_shard(&self, shard: usize) {
+        for conn in lock(&self.shards[shard]).values() {
+            if let Sink::Stream(outbox) = &conn.sink {
+                outbox.heartbeat();
+            }
+        }
+    }
+
+    /// Sends keep-alives to every SSE and WebSocket connection every `every`,
+    /// one registry shard at a time: one timer for the whole node instead of
+    /// one per connection, and the wake-ups spread over the period.
+    pub async fn heartbeat_sweep(&self, every: std::time::Duration) {
+        let tick = (every / SHARDS as u32).max(std::time::Duration::from_millis(1));
+        let per_tick = (SHARDS as u128 * tick.as_nanos()).div_ceil(every.as_nanos().max(1)).max(1) as usize;
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next = 0;
+        loop {
+            timer.tick().await;
+            for _ in 0..per_tick {
+                self.heartbeat_shard(next);
+                next = (next + 1) % SHARDS;
+            }
         }
     }
 

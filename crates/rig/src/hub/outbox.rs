@@ -7,13 +7,22 @@
 //! and get them from the resume window; with `disconnect` the queue is cleared
 //! and the connection is closed with `SlowConsumer`. Memory per connection is
 //! bounded either way, and an idle outbox holds no allocation at all.
+//!
+//! Direct writes: a connection whose socket the gateway owns (see
+//! `transport::wire`) registers a [`DirectWrite`]. While nothing is queued and
+//! its writer holds nothing, a delivered frame is written to the socket right
+//! away by the delivering thread, so fan-out costs one non-blocking write per
+//! connection and no task wake-up. What the socket does not take is queued,
+//! in order, for the writer task, which finishes it when the socket drains.
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    io,
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    task::{Context, Poll, Waker},
 };
 
-use tokio::sync::Notify;
+use bytes::Bytes;
 
 use super::{frame::Frame, lock, lp_buffer::LpBuffer};
 
@@ -61,6 +70,8 @@ impl SlowPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Queued,
+    /// Written to the client's socket at once (direct write).
+    Written,
     /// Queued, but the outbox was full: the oldest frame was dropped (counted).
     DroppedOldest,
     /// Not queued: the client is too slow and is being disconnected.
@@ -77,30 +88,63 @@ pub enum Item {
     Missed(u64),
     /// Close after everything before it.
     Close(CloseReason),
+    /// The heartbeat sweep came by and nothing was queued: send a keep-alive.
+    Heartbeat,
+}
+
+/// A connection's socket, written without waiting by whoever delivers a frame.
+pub trait DirectWrite: Send + Sync + std::fmt::Debug {
+    /// The bytes `frame` is on this connection's wire.
+    fn wire<'a>(&self, frame: &'a Frame) -> &'a Bytes;
+    /// One non-blocking write; `WouldBlock` when the socket buffer is full.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
 }
 
 /// The queue between the hub and one SSE or WebSocket writer.
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    notify: Notify,
     capacity: usize,
     policy: SlowPolicy,
+    direct: OnceLock<Arc<dyn DirectWrite>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Arc<Frame>>,
+    /// Bytes of the first queued frame a direct write already sent.
+    sent: usize,
     /// Replayed frames still queued: they do not count against the capacity.
     replayed: usize,
     missed: u64,
     close: Option<CloseReason>,
     writer_gone: bool,
+    heartbeat: bool,
+    /// The writer holds frames it has not finished writing: no direct writes.
+    busy: bool,
+    /// The writer waiting for something to send (there is only one writer;
+    /// a waker, not a `Notify`, keeps an idle connection's task small).
+    waker: Option<Waker>,
+}
+
+/// Releases the lock, then wakes the writer if it is waiting.
+fn wake(mut s: MutexGuard<'_, State>) {
+    let waker = s.waker.take();
+    drop(s);
+    if let Some(w) = waker {
+        w.wake();
+    }
 }
 
 impl Outbox {
     pub fn new(capacity: usize, policy: SlowPolicy) -> Self {
-        Outbox { state: Mutex::new(State::default()), notify: Notify::new(), capacity: capacity.max(1), policy }
+        Outbox { state: Mutex::new(State::default()), capacity: capacity.max(1), policy, direct: OnceLock::new() }
+    }
+
+    /// Lets deliveries write to the socket themselves from now on; called by
+    /// the writer once the response head is out (queued frames still go first).
+    pub fn set_direct(&self, direct: Arc<dyn DirectWrite>) {
+        let _ = self.direct.set(direct);
     }
 
     pub fn push(&self, frame: &Arc<Frame>) -> Delivery {
@@ -108,24 +152,40 @@ impl Outbox {
         if s.writer_gone || s.close.is_some() {
             return Delivery::Gone;
         }
+        if let Some(direct) = self.direct.get().filter(|_| s.frames.is_empty() && !s.busy && s.missed == 0) {
+            let bytes = direct.wire(frame);
+            match direct.try_write(bytes) {
+                Ok(n) if n == bytes.len() => return Delivery::Written,
+                // The writer finishes the frame (and sees any error itself).
+                Ok(n) => s.sent = n,
+                Err(_) => {}
+            }
+            s.frames.push_back(frame.clone());
+            wake(s);
+            return Delivery::Queued;
+        }
         let delivery = if s.frames.len() < self.capacity + s.replayed {
             Delivery::Queued
+        } else if s.sent > 0 && s.frames.len() == 1 {
+            // Capacity 1 and half a frame on the wire: it cannot be dropped.
+            Delivery::Queued
         } else if self.policy == SlowPolicy::DropOldest {
-            s.frames.pop_front();
+            // Never the frame a direct write started: the client has part of it.
+            let at = usize::from(s.sent > 0);
+            s.frames.remove(at);
             s.replayed = s.replayed.saturating_sub(1);
             s.missed += 1;
             Delivery::DroppedOldest
         } else {
             s.frames.clear();
+            s.sent = 0;
             s.replayed = 0;
             s.close = Some(CloseReason::SlowConsumer);
-            drop(s);
-            self.notify.notify_one();
+            wake(s);
             return Delivery::Disconnected;
         };
         s.frames.push_back(frame.clone());
-        drop(s);
-        self.notify.notify_one();
+        wake(s);
         delivery
     }
 
@@ -137,8 +197,7 @@ impl Outbox {
             s.frames.push_back(frame.clone());
             s.replayed += 1;
         }
-        drop(s);
-        self.notify.notify_one();
+        wake(s);
     }
 
     /// Asks the writer to close after what is queued (a session kill is
@@ -146,11 +205,12 @@ impl Outbox {
     pub fn close(&self, reason: CloseReason) {
         let mut s = lock(&self.state);
         if reason == CloseReason::SessionKilled {
-            s.frames.clear();
+            // A half-written frame stays, so the client's stream stays well-formed.
+            let keep = usize::from(s.sent > 0);
+            s.frames.truncate(keep);
         }
         s.close.get_or_insert(reason);
-        drop(s);
-        self.notify.notify_one();
+        wake(s);
     }
 
     /// Marks the writer as gone, so later pushes report [`Delivery::Gone`].
@@ -158,30 +218,82 @@ impl Outbox {
         let mut s = lock(&self.state);
         s.writer_gone = true;
         s.frames.clear();
+        s.sent = 0;
+    }
+
+    /// Asks for a keep-alive unless something is queued anyway (heartbeat sweep).
+    pub fn heartbeat(&self) {
+        let mut s = lock(&self.state);
+        if s.frames.is_empty() && !s.heartbeat {
+            s.heartbeat = true;
+            wake(s);
+        }
     }
 
     /// Waits until there is something to send, then moves all of it into `out`.
-    pub async fn recv(&self, out: &mut Vec<Item>) {
-        loop {
-            {
-                let mut s = lock(&self.state);
-                if s.missed > 0 && !s.frames.is_empty() {
-                    out.push(Item::Missed(std::mem::take(&mut s.missed)));
-                }
-                out.extend(s.frames.drain(..).map(Item::Frame));
-                s.replayed = 0;
-                if let Some(reason) = s.close {
-                    out.push(Item::Close(reason));
-                }
-                if s.frames.capacity() > 4 * self.capacity.min(64) {
-                    s.frames.shrink_to_fit();
-                }
-            }
-            if !out.is_empty() {
-                return;
-            }
-            self.notify.notified().await;
+    /// Returns how many bytes of the first frame a direct write already sent.
+    /// The writer owns what it took until it calls [`Outbox::done`].
+    pub async fn recv(&self, out: &mut Vec<Item>) -> usize {
+        std::future::poll_fn(|cx| self.poll_recv(cx, out)).await
+    }
+
+    /// [`Outbox::recv`] as a poll function (for writers that wait on several things).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, out: &mut Vec<Item>) -> Poll<usize> {
+        let sent = self.take_inner(out, false, Some(cx.waker()));
+        if out.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(sent)
         }
+    }
+
+    /// Moves whatever is there into `out` without waiting, and stops direct
+    /// writes until [`Outbox::done`] even if there was nothing (so the writer
+    /// may write something of its own, in order).
+    pub fn take(&self, out: &mut Vec<Item>) -> usize {
+        self.take_inner(out, true, None)
+    }
+
+    /// Takes what is queued; with nothing there, registers `waker` (under the
+    /// same lock as every push, so no wake-up is lost).
+    fn take_inner(&self, out: &mut Vec<Item>, claim: bool, waker: Option<&Waker>) -> usize {
+        let mut s = lock(&self.state);
+        let sent = std::mem::take(&mut s.sent);
+        if s.missed > 0 && !s.frames.is_empty() {
+            // After a half-written frame, which must be finished first.
+            let at = usize::from(sent > 0);
+            out.extend(s.frames.drain(..at).map(Item::Frame));
+            out.push(Item::Missed(std::mem::take(&mut s.missed)));
+        }
+        out.extend(s.frames.drain(..).map(Item::Frame));
+        s.replayed = 0;
+        if std::mem::take(&mut s.heartbeat) && out.is_empty() {
+            out.push(Item::Heartbeat);
+        }
+        if let Some(reason) = s.close {
+            out.push(Item::Close(reason));
+        }
+        if s.frames.capacity() > 4 * self.capacity.min(64) {
+            s.frames.shrink_to_fit();
+        }
+        s.busy = claim || !out.is_empty();
+        if let (Some(w), true) = (waker, out.is_empty()) {
+            if !s.waker.as_ref().is_some_and(|old| old.will_wake(w)) {
+                s.waker = Some(w.clone());
+            }
+        }
+        sent
+    }
+
+    /// The writer wrote everything it took. Returns false when more is queued
+    /// (take it first); otherwise direct writes may resume.
+    pub fn done(&self) -> bool {
+        let mut s = lock(&self.state);
+        if !s.frames.is_empty() || s.missed > 0 {
+            return false;
+        }
+        s.busy = false;
+        true
     }
 }
 

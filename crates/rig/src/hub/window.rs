@@ -36,7 +36,7 @@ impl Entry {
     }
 
     fn bytes(&self) -> usize {
-        self.frame.json.len() + self.frame.sse.len() + 128
+        self.frame.size() + 128
     }
 }
 

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod cookie;
 pub mod longpoll;
 pub mod sse;
+pub mod wire;
 pub mod ws;
 
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub fn open(app: &Shared, id: ConnId, transport: Transport, sink: Sink, accepted
 /// The RIG event a writer sends for an item that is not a published event.
 pub fn notice_frame(item: &Item) -> Option<Frame> {
     match item {
-        Item::Frame(_) => None,
+        Item::Frame(_) | Item::Heartbeat => None,
         Item::Missed(n) => Some(Frame::system("rig.events_missed", Some(json!({"reason": "outbox_full", "count": n})))),
         Item::Close(reason) => Some(reason.frame()),
     }

@@ -1,20 +1,22 @@
 //! Server-Sent Events: `event:`/`data:` frames, `: heartbeat` comments, and
 //! `rig.session_killed` before the stream ends on a blacklist.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     body::Body,
     extract::{RawQuery, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
+    Extension,
 };
 use bytes::{Bytes, BytesMut};
-use tokio::time::MissedTickBehavior;
 
 use super::{
     connect::{self, ConnectParams, SetupError},
-    notice_frame, open_stream, ConnGuard,
+    notice_frame, open_stream,
+    wire::{Direct, Opened, Takeover},
+    ConnGuard,
 };
 use crate::{
     app::Shared,
@@ -24,8 +26,16 @@ use crate::{
 
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
+/// The endpoint's path (the server takes over plain-HTTP GETs of it).
+pub const PATH: &str = "/_rig/v1/connection/sse";
+
 /// `/_rig/v1/connection/sse` (any method, as RIG).
-pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn handler(
+    State(app): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    direct: Option<Extension<Direct>>,
+) -> Response {
     let mut params = ConnectParams::from_query(query.as_deref());
     // EventSource sends the id of the last event it got when it reconnects.
     if let Some(id) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
@@ -39,41 +49,37 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, heade
         }
     };
     let (outbox, guard) = open_stream(&app, Transport::Sse, accepted);
-    let body = Body::from_stream(frames(outbox, guard, app.config.heartbeat_interval));
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, app.config.cors.as_str()),
-        ],
-        body,
-    )
-        .into_response()
+    let headers = [
+        (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-cache"),
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, app.config.cors.as_str()),
+    ];
+    if direct.is_some() {
+        // The server writes the stream itself (see `transport::wire`).
+        let mut response = headers.into_response();
+        response.extensions_mut().insert(Takeover::Stream(Arc::new(Opened { outbox, guard })));
+        return response;
+    }
+    (headers, Body::from_stream(frames(outbox, guard))).into_response()
 }
 
 struct Writer {
     outbox: Arc<Outbox>,
-    heartbeat: tokio::time::Interval,
     items: Vec<Item>,
     closing: bool,
     guard: ConnGuard,
 }
 
-/// The body stream: queued frames (batched into one chunk), heartbeats when
-/// idle, and the end of the stream after a closing event.
-fn frames(outbox: Arc<Outbox>, guard: ConnGuard, every: Duration) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let writer = Writer { outbox, heartbeat, items: Vec::new(), closing: false, guard };
+/// The body stream hyper writes (TLS connections): queued frames batched into
+/// one chunk, heartbeats from the hub's sweep, the end after a closing event.
+fn frames(outbox: Arc<Outbox>, guard: ConnGuard) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
+    let writer = Writer { outbox, items: Vec::new(), closing: false, guard };
     futures_util::stream::unfold(writer, |mut w| async move {
         if w.closing {
             return None;
         }
         let outbox = w.outbox.clone();
-        tokio::select! {
-            _ = outbox.recv(&mut w.items) => {}
-            _ = w.heartbeat.tick() => return Some((Ok(Bytes::from_static(HEARTBEAT)), w)),
-        }
+        outbox.recv(&mut w.items).await;
         let chunk = w.render();
         Some((Ok(chunk), w))
     })
@@ -93,6 +99,7 @@ impl Writer {
                     self.guard.handed_over([&*f]);
                     c.push(f.sse.clone())
                 }
+                (Item::Heartbeat, c) => c.push(Bytes::from_static(HEARTBEAT)),
                 (other, c) => c.extend(notice_frame(&other).map(|f| f.sse)),
             }
             if self.closing {

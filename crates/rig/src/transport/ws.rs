@@ -8,16 +8,18 @@ use axum::{
         ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
         RawQuery, State,
     },
-    http::{HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
+    Extension,
 };
+use base64::Engine;
 use bytes::Bytes;
 use futures_util::SinkExt;
-use tokio::time::MissedTickBehavior;
 
 use super::{
     connect::{self, Accepted, ConnectParams, SetupError},
     notice_frame, open_stream,
+    wire::{Direct, Opened, Takeover},
 };
 use crate::{
     app::Shared,
@@ -25,12 +27,15 @@ use crate::{
     hub::{CloseReason, Item, Transport},
 };
 
-/// Read buffer of each WebSocket (see `handler`).
-const WS_READ_BUFFER: usize = 4 * 1024;
+/// The endpoint's path (the server takes over plain-HTTP upgrades of it).
+pub const PATH: &str = "/_rig/v1/connection/ws";
+
+/// Read buffer of each WebSocket served by tungstenite (TLS; see `handler`).
+const WS_READ_BUFFER: usize = 1024;
 
 /// Close code for every server-side close (RIG uses 1000 throughout).
-const NORMAL: u16 = 1000;
-const TWO_WAY: &str = "This WebSocket endpoint cannot be used for two-way communication.";
+pub const NORMAL: u16 = 1000;
+pub const TWO_WAY: &str = "This WebSocket endpoint cannot be used for two-way communication.";
 
 /// `GET /_rig/v1/connection/ws`: the upgrade always succeeds; a refused
 /// connection is then closed with a reason, as RIG does.
@@ -38,8 +43,12 @@ pub async fn handler(
     State(app): State<Shared>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    direct: Option<Extension<Direct>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if direct.is_some() {
+        return direct_handler(&app, query.as_deref(), &headers).await;
+    }
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("expected a WebSocket upgrade: {e}")).into_response(),
@@ -47,7 +56,7 @@ pub async fn handler(
     let params = ConnectParams::from_query(query.as_deref());
     let setup = connect::set_up(&app, &params, connect::user_agent(&headers)).await;
     // tungstenite preallocates its read buffer per socket (128 KiB by default):
-    // most of an idle WebSocket's memory. Frontends send little; 4 KiB is plenty
+    // most of an idle WebSocket's memory. Frontends send little; 1 KiB is plenty
     // (longer messages still arrive, in more reads).
     let upgrade = upgrade.read_buffer_size(WS_READ_BUFFER);
     upgrade.on_upgrade(move |socket| async move {
@@ -56,6 +65,38 @@ pub async fn handler(
             Err(e) => close(socket, &close_reason(&e)).await,
         }
     })
+}
+
+/// The upgrade on a connection the server takes over (the server validated the
+/// handshake headers): 101 with the accept key, then `transport::wire` runs
+/// the stream, or closes it with the refusal reason.
+async fn direct_handler(app: &Shared, query: Option<&str>, headers: &HeaderMap) -> Response {
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).map(HeaderValue::as_bytes).unwrap_or_default();
+    let accept = HeaderValue::from_str(&accept_key(key)).expect("base64 is a valid header value");
+    let params = ConnectParams::from_query(query);
+    let takeover = match connect::set_up(app, &params, connect::user_agent(headers)).await {
+        Ok(accepted) => {
+            let (outbox, guard) = open_stream(app, Transport::Ws, accepted);
+            Takeover::Stream(Arc::new(Opened { outbox, guard }))
+        }
+        Err(e) => Takeover::Refused(close_reason(&e).into()),
+    };
+    let mut response = (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [(header::UPGRADE, HeaderValue::from_static("websocket")), (header::CONNECTION, HeaderValue::from_static("upgrade"))],
+    )
+        .into_response();
+    response.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response.extensions_mut().insert(takeover);
+    response
+}
+
+/// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    sha1.update(key);
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(sha1.finish())
 }
 
 /// `Bad request.` for everything but an undecodable subscription list.
@@ -76,31 +117,33 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 async fn close(socket: WebSocket, reason: &str) {
-    close_code(socket, NORMAL, reason).await
+    close_code_reason(socket, NORMAL, reason).await
 }
 
-async fn close_code(mut socket: WebSocket, code: u16, reason: &str) {
+async fn close_code_reason(mut socket: WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 /// Close codes and reasons for server-initiated closes.
-async fn close_with(socket: WebSocket, reason: CloseReason) {
+pub fn close_code(reason: CloseReason) -> (u16, &'static str) {
     match reason {
-        CloseReason::SessionKilled => close(socket, "Session killed.").await,
+        CloseReason::SessionKilled => (NORMAL, "Session killed."),
         // 1013 "try again later": the client should reconnect and resume.
-        CloseReason::SlowConsumer => close_code(socket, 1013, "Slow consumer.").await,
+        CloseReason::SlowConsumer => (1013, "Slow consumer."),
         // 1001 "going away": reconnect to another node.
-        CloseReason::Shutdown => close_code(socket, 1001, "Server shutting down.").await,
+        CloseReason::Shutdown => (1001, "Server shutting down."),
     }
+}
+
+async fn close_with(socket: WebSocket, reason: CloseReason) {
+    let (code, text) = close_code(reason);
+    close_code_reason(socket, code, text).await
 }
 
 async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
     let (outbox, guard) = open_stream(&app, Transport::Ws, accepted);
     let mut items = Vec::new();
-    let every = app.config.heartbeat_interval;
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = outbox.recv(&mut items) => {
@@ -111,6 +154,12 @@ async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
                             f
                         }
                         Item::Close(reason) => return close_with(socket, reason).await,
+                        Item::Heartbeat => {
+                            if socket.feed(Message::Ping(Bytes::new())).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
                         missed => Arc::new(notice_frame(&missed).expect("a missed notice renders")),
                     };
                     // Queue everything that is waiting, then write it with one flush
@@ -129,11 +178,6 @@ async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
                 // Pongs are ignored; pings are answered by the protocol layer on the next write.
                 Some(Ok(_)) => {}
             },
-            _ = heartbeat.tick() => {
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
-                    return;
-                }
-            }
         }
     }
 }
@@ -147,5 +191,10 @@ mod tests {
         assert_eq!(close_reason(&SetupError::Denied), "Bad request.");
         let long = SetupError::Undecodable("é".repeat(100));
         assert!(close_reason(&long).len() <= 123);
+    }
+
+    #[test]
+    fn accept_key_matches_the_rfc_example() {
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 }
