@@ -102,11 +102,9 @@ fn sources(o: &mut Out, app: &Shared) {
             o.sample(name, &[("source", src.name())], pick(app.dispatcher.counters(src)).load(Ordering::Relaxed));
         }
     }
-    o.family("rig_source_up", "gauge", "1 while a configured event source is connected.");
-    for src in Source::ALL {
-        if let Some(state) = app.dispatcher.health().state(src) {
-            o.sample("rig_source_up", &[("source", src.name())], u8::from(state.connected));
-        }
+    o.family("rig_source_up", "gauge", "1 while a configured broker client (event source or proxy target) is connected.");
+    for (name, state) in app.dispatcher.health().states() {
+        o.sample("rig_source_up", &[("source", name)], u8::from(state.connected));
     }
 }
 
