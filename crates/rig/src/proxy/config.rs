@@ -71,8 +71,51 @@ fn parse_config_file(s: &str) -> Result<Vec<Value>, String> {
             format!("neither a readable file nor valid JSON ({e})")
         }
     })?;
-    let Value::Array(apis) = value else {
+    let Value::Array(mut apis) = value else {
         return Err("expected a JSON array of API definitions".into());
     };
+    for (i, api) in apis.iter_mut().enumerate() {
+        let errors = super::validate::validate(api);
+        if !errors.is_empty() {
+            return Err(format!("API definition #{} is invalid: {}", i + 1, errors.summary()));
+        }
+        upper_case_methods(api);
+    }
     Ok(apis)
+}
+
+/// File-configured endpoint methods are upper-cased on load (RIG).
+fn upper_case_methods(api: &mut Value) {
+    let Some(Value::Object(versions)) = api.get_mut("version_data") else { return };
+    for version in versions.values_mut() {
+        let Some(Value::Array(endpoints)) = version.get_mut("endpoints") else { continue };
+        for e in endpoints {
+            if let Some(Value::String(m)) = e.get_mut("method") {
+                *m = m.to_ascii_uppercase();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_is_a_path_or_json_and_every_definition_is_checked() {
+        let api = r#"[{"id":"a","name":"a","proxy":{"target_url":"h","port":1},"version_data":{"default":{"endpoints":[{"id":"e","method":"get","path_regex":"/x"}]}}}]"#;
+        let apis = parse_config_file(api).unwrap();
+        assert_eq!(apis[0]["version_data"]["default"]["endpoints"][0]["method"], "GET");
+        let path = std::env::temp_dir().join(format!("rig-proxy-config-{}.json", std::process::id()));
+        std::fs::write(&path, api).unwrap();
+        assert_eq!(parse_config_file(path.to_str().unwrap()).unwrap().len(), 1);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(parse_config_file("{}").unwrap_err(), "expected a JSON array of API definitions");
+        assert!(parse_config_file("/no/such/file.json").unwrap_err().starts_with("neither a readable file nor valid JSON"));
+        let err = parse_config_file(r#"[{}]"#).unwrap_err();
+        assert!(err.starts_with("API definition #1 is invalid: {\"api\":[{\"id\":\"must be string\"}"), "{err}");
+        assert!(parse_request_log("kafka", false).is_err());
+        assert_eq!(parse_request_log("console, kafka", true), Ok(RequestLogConfig { console: true, kafka: true }));
+        assert!(parse_request_log("syslog", true).is_err());
+    }
 }

@@ -13,12 +13,15 @@ pub mod config;
 pub mod correlation;
 pub mod publish;
 pub mod request_log;
+pub mod route;
+pub mod store;
+pub mod validate;
 
 use std::net::IpAddr;
 
 use crate::config::Config;
 
-use self::{correlation::Correlations, publish::Publishers, request_log::RequestLog};
+use self::{correlation::Correlations, publish::Publishers, request_log::RequestLog, store::ApiStore};
 
 /// What a publish target needs to know about the frontend request (after matching & auth).
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct ProxyRequest {
 
 /// The proxy's shared state, part of [`crate::app::AppState`].
 pub struct Proxy {
+    /// API definitions and the routes compiled from them.
+    pub store: ApiStore,
     pub correlations: Correlations,
     pub publish: Publishers,
     pub request_log: RequestLog,
@@ -53,6 +58,7 @@ impl Proxy {
     /// `node_id` is this node's id, named by every correlation id it issues.
     pub fn new(config: &Config, node_id: u64) -> Self {
         Proxy {
+            store: ApiStore::new(&config.node_name, &config.proxy.apis),
             correlations: Correlations::new(config.node_cookie.as_deref(), node_id),
             publish: Publishers::new(config),
             request_log: RequestLog::new(&config.proxy.request_log),
