@@ -14,6 +14,7 @@ use crate::{
     http::{inbound, internal},
     hub::{ConnId, Hub, Window},
     limit::ConnectionLimit,
+    proxy::Proxy,
     server,
     source::{self, Dispatcher},
     token::{random_u64, TokenCodec, TokenIds},
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Where every source (HTTP, Kafka, NATS, Kinesis) hands its events.
     pub dispatcher: Dispatcher,
     pub limit: ConnectionLimit,
+    /// The reverse proxy: API definitions, waiting requests, publish targets.
+    pub proxy: Proxy,
     tokens: TokenCodec,
     node_id: u64,
     cors: HeaderValue,
@@ -40,13 +43,15 @@ impl AppState {
         let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
         let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
         let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
+        let node_id = random_u64();
         Ok(AppState {
+            proxy: Proxy::new(&config, node_id),
             auth: Auth::new(&config),
             dispatcher: Dispatcher::new(hub.clone()),
             hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
-            node_id: random_u64(),
+            node_id,
             cors,
             config,
         })

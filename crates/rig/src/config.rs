@@ -13,6 +13,7 @@ use crate::{
         privilege::{as_pointer, Privileges},
     },
     hub::SlowPolicy,
+    proxy::config::ProxyConfig,
     source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
 };
 
@@ -106,6 +107,13 @@ pub const VARS: &[Var] = &[
     rig("KINESIS_LOG_LEVEL", "INFO", "Accepted for compatibility; unused (use LOG_LEVEL)."),
     ours("RIG_KINESIS_POLL_INTERVAL_MS", "1000", "Pause between Kinesis GetRecords calls per shard."),
     ours("RIG_SOURCE_BACKOFF_MAX_MS", "20000", "Longest wait between reconnection attempts to a broker (the first retry is after 100 ms)."),
+    // Reverse proxy (crates/rig/src/proxy).
+    rig("PROXY_CONFIG_FILE", "", "API definitions loaded at start: a file path or inline JSON, an array of definitions. An invalid one stops the start."),
+    rig("PROXY_RECV_TIMEOUT", "5000", "Milliseconds an HTTP backend has to answer a proxied request (then 504)."),
+    rig("PROXY_HTTP_ASYNC_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from http_async waits for POST /v3/responses (then 504)."),
+    rig("PROXY_KAFKA_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kafka waits for its Kafka response (then 504)."),
+    rig("PROXY_KINESIS_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kinesis waits (nothing delivers Kinesis responses; then 504)."),
+    rig("REQUEST_LOG", "", "Request-log sinks for proxied requests, comma-separated: console (a line on stdout), kafka (needs KAFKA_BROKERS)."),
 ];
 
 /// Where configuration values come from: the process environment or, in tests, a map.
@@ -170,6 +178,7 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     pub nats: Option<NatsConfig>,
     pub kinesis: Option<KinesisConfig>,
+    pub proxy: ProxyConfig,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -235,6 +244,7 @@ impl Config {
         let kafka = crate::source::kafka::config::parse(&mut r, source_backoff_max);
         let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
+        let proxy = crate::proxy::config::parse(&mut r);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
@@ -296,6 +306,7 @@ impl Config {
             kafka,
             nats,
             kinesis,
+            proxy,
         };
         if r.errors.is_empty() {
             Ok(config)
