@@ -6,22 +6,32 @@
 //! - [`correlation`]: signed correlation ids and requests waiting for an asynchronous response.
 //! - [`publish`]: the `kafka`, `nats` and `kinesis` targets.
 //! - [`request_log`]: `REQUEST_LOG` sinks.
+//! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
+//! - [`forward`]: the `http` target's upstream request and pooled client; [`trace`]: its trace context.
+//! - [`metrics`]: `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
+//!
+//! The HTTP handlers are in `crate::http::{proxy, apis, responses}`.
 
 pub mod api;
 pub mod config;
 pub mod correlation;
+pub mod forward;
+pub mod metrics;
 pub mod publish;
 pub mod request_log;
 pub mod route;
 pub mod store;
+pub mod trace;
 pub mod validate;
 
 use std::net::IpAddr;
 
 use crate::config::Config;
 
-use self::{correlation::Correlations, publish::Publishers, request_log::RequestLog, store::ApiStore};
+use self::{
+    correlation::Correlations, forward::Upstreams, metrics::ProxyMetrics, publish::Publishers, request_log::RequestLog, store::ApiStore,
+};
 
 /// What a publish target needs to know about the frontend request (after matching & auth).
 #[derive(Debug, Clone)]
@@ -52,6 +62,9 @@ pub struct Proxy {
     pub correlations: Correlations,
     pub publish: Publishers,
     pub request_log: RequestLog,
+    pub metrics: ProxyMetrics,
+    /// The pooled client for `http` targets.
+    pub upstreams: Upstreams,
 }
 
 impl Proxy {
@@ -62,6 +75,8 @@ impl Proxy {
             correlations: Correlations::new(config.node_cookie.as_deref(), node_id),
             publish: Publishers::new(config),
             request_log: RequestLog::new(&config.proxy.request_log),
+            metrics: ProxyMetrics::default(),
+            upstreams: Upstreams::default(),
         }
     }
 }
