@@ -114,6 +114,7 @@ impl App {
             tasks.insert(3, serve(api, internal::router(state.clone()), Some(tls.clone())));
         }
         tasks.extend(source::start(&state.config, &state.dispatcher));
+        tasks.extend(state.proxy.publish.start(&state));
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, tasks })
     }

@@ -114,6 +114,8 @@ pub const VARS: &[Var] = &[
     rig("PROXY_KAFKA_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kafka waits for its Kafka response (then 504)."),
     rig("PROXY_KINESIS_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kinesis waits (nothing delivers Kinesis responses; then 504)."),
     rig("REQUEST_LOG", "", "Request-log sinks for proxied requests, comma-separated: console (a line on stdout), kafka (needs KAFKA_BROKERS)."),
+    rig("HOST", "localhost", "This gateway's host name; proxied requests carry forwarded: for=<client>;by=<address HOST resolves to>."),
+    ours("RIG_PUBLIC_APIS_ENDPOINT", "true", "Answer GET /apis on the public port with the active API definitions, as RIG 1.x did (an API endpoint for /apis takes precedence); false keeps them off the public port."),
     // Publish targets, asynchronous responses, Kafka request log (crates/rig/src/proxy/publish).
     rig("PROXY_KAFKA_RESPONSE_TOPICS", "rig-proxy-response", "Kafka topics with responses for requests waiting with response_from kafka: headers rig-correlation and rig-response-code (others go to the client), value = body."),
     rig("PROXY_KAFKA_RESPONSE_KAFKA_GROUP_ID", "rig-proxy-response", "Consumer group of PROXY_KAFKA_RESPONSE_TOPICS; the same on every node."),

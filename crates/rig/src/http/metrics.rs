@@ -80,6 +80,7 @@ fn render(app: &Shared) -> String {
         s.resumes_outside_window.load(Ordering::Relaxed),
     );
     sources(&mut o, app);
+    proxy(&mut o, app);
     let set = [("name", "Elixir.SessionBlacklist")];
     o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");
     o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
@@ -105,6 +106,51 @@ fn sources(o: &mut Out, app: &Shared) {
     o.family("rig_source_up", "gauge", "1 while a configured broker client (event source or proxy target) is connected.");
     for (name, state) in app.dispatcher.health().states() {
         o.sample("rig_source_up", &[("source", name)], u8::from(state.connected));
+    }
+}
+
+fn proxy(o: &mut Out, app: &Shared) {
+    let name = "rig_proxy_requests_total";
+    o.family(name, "counter", "Proxied requests by method, request path, target, response_from and outcome (RIG).");
+    for (l, n) in app.proxy.metrics.snapshot() {
+        let labels = [
+            ("method", l.method.as_str()),
+            ("path", l.path.as_str()),
+            ("target", l.target),
+            ("response_from", l.response_from),
+            ("status", l.status),
+        ];
+        o.sample(name, &labels, n);
+    }
+    o.single(
+        "rig_proxy_waiting_requests",
+        "gauge",
+        "Proxied requests waiting for an asynchronous response.",
+        app.proxy.correlations.waiting(),
+    );
+    produced(o, app);
+}
+
+/// The publish targets and the Kafka response consumer.
+fn produced(o: &mut Out, app: &Shared) {
+    let publish = &app.proxy.publish;
+    let snapshot = publish.produced.snapshot();
+    o.family("rig_produced_events_total", "counter", "Events produced by the kafka and kinesis targets and the request log (RIG).");
+    for (target, topic, ok, _) in &snapshot {
+        o.sample("rig_produced_events_total", &[("target", target), ("topic", topic)], ok);
+    }
+    o.family(
+        "rig_produced_events_failed_total",
+        "counter",
+        "Events the kafka and kinesis targets and the request log failed to produce (RIG).",
+    );
+    for (target, topic, _, failed) in &snapshot {
+        o.sample("rig_produced_events_failed_total", &[("target", target), ("topic", topic)], failed);
+    }
+    let r = &publish.responses;
+    o.family("rig_proxy_kafka_responses_total", "counter", "Messages read by the Kafka response consumer, by what became of them.");
+    for (result, n) in [("delivered", &r.delivered), ("forwarded", &r.forwarded), ("rejected", &r.rejected)] {
+        o.sample("rig_proxy_kafka_responses_total", &[("result", result)], n.load(Ordering::Relaxed));
     }
 }
 

@@ -4,7 +4,7 @@ use std::{path::Path, time::Duration};
 
 use serde_json::Value;
 
-use crate::config::{list, Reader, Strings};
+use crate::config::{boolean, list, Reader, Strings};
 
 #[derive(Debug, Clone, Default)]
 pub struct ProxyConfig {
@@ -19,6 +19,10 @@ pub struct ProxyConfig {
     /// Wait for a Kinesis response, which never comes (`PROXY_KINESIS_RESPONSE_TIMEOUT`).
     pub kinesis_response_timeout: Duration,
     pub request_log: RequestLogConfig,
+    /// `forwarded: by=` value: the address `HOST` resolves to (or `HOST` itself).
+    pub forwarded_by: String,
+    /// Answer `GET /apis` on the public port (`RIG_PUBLIC_APIS_ENDPOINT`).
+    pub public_apis_endpoint: bool,
 }
 
 /// `REQUEST_LOG`: which sinks get a line per proxied request.
@@ -37,6 +41,28 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>) -> ProxyConfig {
         kafka_response_timeout: Duration::from_millis(r.num("PROXY_KAFKA_RESPONSE_TIMEOUT")),
         kinesis_response_timeout: Duration::from_millis(r.num("PROXY_KINESIS_RESPONSE_TIMEOUT")),
         request_log: r.parse("REQUEST_LOG", |s| parse_request_log(s, kafka_configured)),
+        forwarded_by: resolve(r.raw("HOST").trim()),
+        public_apis_endpoint: r.parse("RIG_PUBLIC_APIS_ENDPOINT", boolean),
+    }
+}
+
+/// RIG resolves `HOST` to an IP address for `forwarded: by=`; a name that does
+/// not resolve is used as it is.
+fn resolve(host: &str) -> String {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.to_string();
+    }
+    let first = (host, 0).to_socket_addrs().ok().and_then(|mut addrs| {
+        let all: Vec<_> = addrs.by_ref().collect();
+        all.iter().find(|a| a.is_ipv4()).or(all.first()).map(|a| a.ip())
+    });
+    match first {
+        Some(ip) => ip.to_string(),
+        None => {
+            tracing::warn!(host, "HOST does not resolve; proxied requests say forwarded: by=<HOST>.");
+            host.to_string()
+        }
     }
 }
 

@@ -135,6 +135,70 @@ impl Drop for Pending {
     }
 }
 
+/// Headers of a `/v3/responses` request (or Kafka response message) that are
+/// not copied to the waiting client: the two `rig-*` ones, hop-by-hop ones and
+/// those that only make sense on a request (credentials among them).
+const NOT_COPIED: [&str; 30] = [
+    "rig-correlation",
+    "rig-response-code",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "te",
+    "trailer",
+    "host",
+    "content-length",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-charset",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "expect",
+    "origin",
+    "referer",
+    "from",
+    "max-forwards",
+    "forwarded",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+];
+
+/// Reads a response in RIG's binary form: header `rig-correlation` (the id),
+/// `rig-response-code` (the status), other end-to-end headers copied to the
+/// client, body as is. Errors are the reason RIG's 400 text names.
+pub fn binary_response<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>, body: Bytes) -> Result<(String, AsyncResponse), String> {
+    let (mut id, mut code, mut copied) = (None, None, Vec::new());
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "rig-correlation" => id = Some(String::from_utf8_lossy(value).trim().to_string()),
+            "rig-response-code" => code = Some(String::from_utf8_lossy(value).trim().to_string()),
+            n if NOT_COPIED.contains(&n) || n.starts_with("if-") => {}
+            _ => {
+                if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(lower.as_bytes()), http::HeaderValue::from_bytes(value)) {
+                    copied.push((n, v));
+                }
+            }
+        }
+    }
+    let id = id.ok_or("missing header rig-correlation")?;
+    let code = code.ok_or("missing header rig-response-code")?;
+    let number: i64 = code.parse().map_err(|_| format!("{{:error, {{:not_an_integer, {code:?}}}}}"))?;
+    let status = u16::try_from(number)
+        .ok()
+        .and_then(|n| http::StatusCode::from_u16(n).ok())
+        .ok_or(format!("rig-response-code {number} is not an HTTP status code"))?;
+    Ok((id, AsyncResponse { status, headers: copied, body }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +231,29 @@ mod tests {
             c2.deliver(&id, response("hi")).unwrap();
         });
         assert_eq!(p.wait(Duration::from_secs(5)).await.unwrap().status, 201);
+    }
+
+    #[test]
+    fn binary_responses_as_rig_reads_them() {
+        let h = |pairs: &[(&'static str, &'static str)]| pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect::<Vec<_>>();
+        let (id, r) = binary_response(
+            h(&[
+                ("rig-correlation", "abc"),
+                ("Rig-Response-Code", "201"),
+                ("content-type", "application/json"),
+                ("authorization", "x"),
+                ("host", "h"),
+            ]),
+            Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+        assert_eq!((id.as_str(), r.status.as_u16(), r.body.as_ref()), ("abc", 201, &b"{}"[..]));
+        assert_eq!(r.headers.len(), 1, "only end-to-end response headers are copied: {:?}", r.headers);
+        let err = |pairs| binary_response(h(pairs), Bytes::new()).unwrap_err();
+        assert_eq!(err(&[("rig-correlation", "abc"), ("rig-response-code", "abc201")]), "{:error, {:not_an_integer, \"abc201\"}}");
+        assert_eq!(err(&[("rig-response-code", "200")]), "missing header rig-correlation");
+        assert_eq!(err(&[("rig-correlation", "abc")]), "missing header rig-response-code");
+        assert_eq!(err(&[("rig-correlation", "abc"), ("rig-response-code", "1000")]), "rig-response-code 1000 is not an HTTP status code");
     }
 
     #[test]

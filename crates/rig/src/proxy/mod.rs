@@ -6,22 +6,32 @@
 //! - [`correlation`]: signed correlation ids and requests waiting for an asynchronous response.
 //! - [`publish`]: the `kafka`, `nats` and `kinesis` targets.
 //! - [`request_log`]: `REQUEST_LOG` sinks.
+//! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
+//! - [`forward`]: the `http` target's upstream request and pooled client; [`trace`]: its trace context.
+//! - [`metrics`]: `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
+//!
+//! The HTTP handlers are in `crate::http::{proxy, apis, responses}`.
 
 pub mod api;
 pub mod config;
 pub mod correlation;
+pub mod forward;
+pub mod metrics;
 pub mod publish;
 pub mod request_log;
 pub mod route;
 pub mod store;
+pub mod trace;
 pub mod validate;
 
 use std::net::IpAddr;
 
 use crate::config::Config;
 
-use self::{correlation::Correlations, publish::Publishers, request_log::RequestLog, store::ApiStore};
+use self::{
+    correlation::Correlations, forward::Upstreams, metrics::ProxyMetrics, publish::Publishers, request_log::RequestLog, store::ApiStore,
+};
 
 /// What a publish target needs to know about the frontend request (after matching & auth).
 #[derive(Debug, Clone)]
@@ -52,16 +62,22 @@ pub struct Proxy {
     pub correlations: Correlations,
     pub publish: Publishers,
     pub request_log: RequestLog,
+    pub metrics: ProxyMetrics,
+    /// The pooled client for `http` targets.
+    pub upstreams: Upstreams,
 }
 
 impl Proxy {
     /// `node_id` is this node's id, named by every correlation id it issues.
     pub fn new(config: &Config, node_id: u64) -> Self {
+        let publish = Publishers::new(config);
         Proxy {
             store: ApiStore::new(&config.node_name, &config.proxy.apis),
             correlations: Correlations::new(config.node_cookie.as_deref(), node_id),
-            publish: Publishers::new(config),
-            request_log: RequestLog::new(&config.proxy.request_log),
+            request_log: RequestLog::new(&config.proxy.request_log, &publish),
+            publish,
+            metrics: ProxyMetrics::default(),
+            upstreams: Upstreams::default(),
         }
     }
 }

@@ -130,10 +130,14 @@ mod tests {
              `rig`: {\"target_partition\":\"the-partition-key\"}\n\n"
         );
         let not_json = parse(b"{nope", Target::Kinesis).unwrap_err();
-        assert!(not_json.starts_with("Bad request: expected a JSON encoded request body.\n\n# Usage\n\nProduce the request to a Kinesis topic"));
+        assert!(
+            not_json.starts_with("Bad request: expected a JSON encoded request body.\n\n# Usage\n\nProduce the request to a Kinesis topic")
+        );
         assert!(parse(b"[1]", Target::Kafka).unwrap_err().starts_with("Bad request: the body does not look like a CloudEvent."));
         let nats = parse(b"", Target::Nats).unwrap_err();
-        assert!(nats.starts_with("Bad request: The body is not JSON encoded (EOF while parsing a value at line 1 column 0).\n\n# Usage\n\n"));
+        assert!(
+            nats.starts_with("Bad request: The body is not JSON encoded (EOF while parsing a value at line 1 column 0).\n\n# Usage\n\n")
+        );
         assert!(nats.ends_with("Expects a JSON encoded CloudEvent in the HTTP body.\n\n"));
         assert!(parse(b"{}", Target::Nats)
             .unwrap_err()
@@ -167,10 +171,8 @@ mod tests {
             path: "/p",
             query: "a=1",
         };
-        let mut event = json!({"specversion": "0.2", "rig": {"target_partition": "k", "old": 1}, "tracestate": "stale=1"})
-            .as_object()
-            .unwrap()
-            .clone();
+        let mut event =
+            json!({"specversion": "0.2", "rig": {"target_partition": "k", "old": 1}, "tracestate": "stale=1"}).as_object().unwrap().clone();
         enrich(&mut event, &info, Some(("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None)));
         assert_eq!(
             event["rig"],

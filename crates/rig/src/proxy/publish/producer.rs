@@ -93,6 +93,11 @@ impl KafkaProducer {
         KafkaProducer { config, avro, timeout, client: ArcSwapOption::empty(), registry, produced }
     }
 
+    /// Whether `KAFKA_SERIALIZER=avro` (Avro where a schema subject is given).
+    pub fn avro(&self) -> bool {
+        self.avro
+    }
+
     /// Keeps a producer alive until the task is aborted.
     pub fn start(self: &Arc<Self>, health: Arc<Health>) -> JoinHandle<()> {
         health.register(HEALTH_NAME);
@@ -132,7 +137,13 @@ impl KafkaProducer {
     /// Produces `event` to `topic`: Avro binary mode when `KAFKA_SERIALIZER=avro`
     /// and a schema subject is given, else structured JSON. Counted in
     /// `rig_produced_events_total` / `rig_produced_events_failed_total`.
-    pub async fn produce_event(&self, topic: &str, schema: Option<&str>, key: Option<&[u8]>, event: &Map<String, Value>) -> Result<(), ProduceError> {
+    pub async fn produce_event(
+        &self,
+        topic: &str,
+        schema: Option<&str>,
+        key: Option<&[u8]>,
+        event: &Map<String, Value>,
+    ) -> Result<(), ProduceError> {
         let record = match schema.filter(|_| self.avro) {
             Some(subject) => self.avro_record(subject, event).await,
             None => Ok(kafka_record::structured(event, serde_json::to_vec(event).expect("a JSON map always serialises"))),

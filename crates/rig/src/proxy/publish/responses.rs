@@ -10,7 +10,7 @@
 //!
 //! **Clusters:** the group hands each message to one node, which need not be
 //! the node whose client waits. A genuine id of another node's request goes to
-//! the [`ForeignResponses`] hook (`Publishers::set_foreign_responses`), which
+//! the [`super::ForeignResponses`] hook (`Publishers::set_foreign_responses`), which
 //! the cluster layer implements by forwarding the response to that node (where
 //! it calls `Correlations::deliver`). Until a hook is set such responses are
 //! logged and dropped, and the waiting client times out (504).
@@ -29,12 +29,6 @@ use crate::{
 /// Name in `/health`.
 pub const HEALTH_NAME: &str = "kafka-responses";
 
-/// Receives responses for requests that wait on another node.
-pub trait ForeignResponses: Send + Sync {
-    /// `node` is the owning node's id, `correlation` the id as received.
-    fn forward(&self, node: u64, correlation: &str, response: AsyncResponse);
-}
-
 /// Why a message is not a response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotAResponse {
@@ -45,7 +39,8 @@ pub enum NotAResponse {
 }
 
 /// Headers that describe the Kafka message's framing, not the HTTP response.
-const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings", "content-length"];
+const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings", "content-length"];
 
 /// Reads a binary-format response: `(correlation id, response)`. Header names
 /// are matched case-insensitively; of repeated headers the last one counts
@@ -152,6 +147,9 @@ mod tests {
         assert_eq!(parse(&code(b"42"), None).unwrap_err(), NotAResponse::BadStatus("42".into()));
         assert_eq!(parse(&code(b"201")[1..], None).unwrap_err(), NotAResponse::MissingHeader("rig-correlation"));
         assert_eq!(parse(&code(b"201")[..1], None).unwrap_err(), NotAResponse::MissingHeader("rig-response-code"));
-        assert_eq!(parse(&[("rig-correlation", None), ("rig-response-code", Some(b"200"))], None).unwrap_err(), NotAResponse::MissingHeader("rig-correlation"));
+        assert_eq!(
+            parse(&[("rig-correlation", None), ("rig-response-code", Some(b"200"))], None).unwrap_err(),
+            NotAResponse::MissingHeader("rig-correlation")
+        );
     }
 }
