@@ -125,3 +125,34 @@ mod kafka {
 fn console_line(e: &LogEntry<'_>) -> String {
     format!("CALL: [{}] {} {} => {}", e.endpoint.id, e.endpoint.method, e.endpoint.path_regex, e.target_url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::api::{ResponseFrom, Target};
+
+    #[test]
+    fn console_line_is_rigs() {
+        let endpoint = Endpoint {
+            id: "get-movies".into(),
+            method: "GET".into(),
+            path_regex: "/myapi/movies".into(),
+            path_replacement: None,
+            secured: false,
+            transform_request_headers: false,
+            target: Target::Http,
+            topic: None,
+            schema: None,
+            response_from: ResponseFrom::Http,
+        };
+        let entry = LogEntry {
+            endpoint: &endpoint,
+            endpoint_json: &serde_json::Value::Null,
+            request_path: "/myapi/movies",
+            remote_ip: [127, 0, 0, 1].into(),
+            target_url: "API_HOST",
+            traceparent: None,
+        };
+        assert_eq!(console_line(&entry), "CALL: [get-movies] GET /myapi/movies => API_HOST");
+    }
+}
