@@ -177,7 +177,7 @@ async fn kafka_target_produces_the_enriched_event() {
     let m = metrics(&rig).await;
     assert_eq!(sample(&m, r#"rig_produced_events_total{target="kafka",topic="rig-test"}"#), 1, "{m}");
     assert_eq!(
-        sample(&m, r#"rig_proxy_requests_total{method="POST",path="/events/x",target="kafka",response_from="http",status="bad_request"}"#),
+        sample(&m, r#"rig_proxy_requests_total{method="POST",path="/publish/x",target="kafka",response_from="http",status="bad_request"}"#),
         2,
         "{m}"
     );

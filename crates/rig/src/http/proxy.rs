@@ -99,6 +99,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
             scheme: if peer.is_some_and(|p| p.tls) { "https" } else { "http" },
             body,
             trace: Some(trace.traceparent),
+            request_path: request_path.clone(),
         };
         return app.proxy.publish.handle(&app, &endpoint, request).await;
     }

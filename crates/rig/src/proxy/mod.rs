@@ -8,7 +8,7 @@
 //! - [`request_log`]: `REQUEST_LOG` sinks.
 //! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
 //! - [`forward`]: the `http` target's upstream request and pooled client; [`trace`]: its trace context.
-//! - [`metrics`]: `rig_proxy_requests_total`.
+//! - [`metrics`]: the `rig_proxy_requests_total` counter.
 //! - [`config`]: the `PROXY_*` settings.
 //!
 //! The HTTP handlers are in `crate::http::{proxy, apis, responses}`.
@@ -39,6 +39,8 @@ pub struct ProxyRequest {
     pub method: http::Method,
     /// The (rewritten) request path.
     pub path: String,
+    /// The path as requested, before rewriting (RIG's `path` metric label).
+    pub request_path: String,
     /// Raw query string.
     pub query: Option<String>,
     pub headers: http::HeaderMap,

@@ -148,7 +148,7 @@ impl Publishers {
 
     /// Handles a matched endpoint whose target is kafka/nats/kinesis.
     pub async fn handle(&self, app: &AppState, endpoint: &Endpoint, request: ProxyRequest) -> Response {
-        let call = Call { app, endpoint, method: request.method.as_str().to_string(), path: request.path.clone() };
+        let call = Call { app, endpoint, method: request.method.as_str().to_string(), path: request.request_path.clone() };
         if request.method == Method::OPTIONS {
             // RIG counts the kafka / kinesis preflight, not the NATS one.
             if endpoint.target != Target::Nats {
