@@ -201,11 +201,15 @@ impl Call<'_> {
     pub fn answer(&self, status: StatusCode, body: impl Into<Body>) -> Response {
         let mut r = Response::new(body.into());
         *r.status_mut() = status;
+        self.cors(&mut r);
+        r
+    }
+
+    fn cors(&self, r: &mut Response) {
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.app.cors_header());
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("*"));
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type,authorization"));
-        r
     }
 
     /// A text answer (RIG's `Accepted.`, its 400 texts, the NATS timeout).
@@ -223,8 +227,7 @@ impl Call<'_> {
     /// A JSON `{"error": ...}` answer with the CORS headers.
     pub fn error(&self, status: StatusCode, message: &str) -> Response {
         let mut r = json_error(status, message);
-        let cors = self.answer(status, Body::empty());
-        r.headers_mut().extend(cors.headers().iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.cors(&mut r);
         r
     }
 
