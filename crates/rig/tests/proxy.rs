@@ -295,6 +295,23 @@ async fn responses_are_streamed_not_buffered() {
     assert_eq!(rest, 4 << 20);
 }
 
+#[tokio::test]
+async fn a_backend_stalling_mid_body_is_cut_off_after_the_receive_timeout() {
+    let rig = TestRig::start(&[("PROXY_RECV_TIMEOUT", "300")]).await;
+    let backend = Backend::start(|_| async {
+        let first = futures_util::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"first;")) });
+        axum::body::Body::from_stream(first.chain(futures_util::stream::pending()))
+    })
+    .await;
+    rig.add_api(&api_def("stall", backend.port(), json!([ep("s", "GET", "/stall")]))).await;
+    let started = Instant::now();
+    let r = rig.http.get(rig.url("/stall")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let result = tokio::time::timeout(PATIENCE, r.bytes()).await.expect("the response ends instead of hanging");
+    assert!(result.is_err(), "a stalled body is not passed off as complete");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
 /// An endpoint with `response_from` on a backend that behaves as `reply` says.
 async fn async_api(rig: &TestRig, backend: &Backend, response_from: &str) {
     let mut e = ep("async", "GET", "/async");

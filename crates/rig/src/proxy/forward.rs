@@ -176,15 +176,18 @@ pub fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
 
 /// A response body that fails when the upstream sends nothing for `idle`:
 /// the client's connection is then cut instead of hanging on a stalled backend.
+/// The wait is measured from the first poll that finds nothing, so time the
+/// client spends not reading does not count against the backend.
 pub struct IdleTimeout<B> {
     inner: B,
     idle: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
 }
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, idle: Duration) -> Self {
-        IdleTimeout { inner, idle, timer: Box::pin(tokio::time::sleep(idle)) }
+        IdleTimeout { inner, idle, timer: Box::pin(tokio::time::sleep(idle)), waiting: false }
     }
 }
 
@@ -200,14 +203,19 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
+                this.waiting = false;
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(format!("the backend sent nothing for {:?}", this.idle).into()))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    this.timer.as_mut().reset(tokio::time::Instant::now() + this.idle);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!("the backend sent nothing for {:?}", this.idle).into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 //! - [`request_log`]: `REQUEST_LOG` sinks.
 //! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
 //! - [`forward`]: the `http` target's upstream request and pooled client; [`trace`]: its trace context.
-//! - [`metrics`]: the `rig_proxy_requests_total` counter.
+//! - [`metrics`] keeps `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
 //!
 //! The HTTP handlers are in `crate::http::{proxy, apis, responses}`.
