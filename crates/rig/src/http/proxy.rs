@@ -39,7 +39,7 @@ const MAX_TOKENS: usize = 32;
 
 /// The fallback of the public port.
 pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     // RIG's pipeline turns HEAD into GET before routing; the server drops the body.
     let method = if parts.method == Method::HEAD { Method::GET } else { parts.method.clone() };
     let routes = app.proxy.store.routes();
@@ -59,13 +59,15 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
         cors(&app, &mut r, "content-type");
         return r;
     }
-    let mut headers = parts.headers.clone();
+    let peer = parts.extensions.get::<Peer>().copied();
+    // What the client addressed, before add_headers may change `host`.
+    let client_host = (endpoint.target != Target::Http).then(|| host_and_port(&parts.headers, &parts.uri, peer));
+    let mut headers = std::mem::take(&mut parts.headers);
     if endpoint.transform_request_headers {
         for (name, value) in &api.add_headers {
             headers.insert(name.clone(), value.clone());
         }
     }
-    let peer = parts.extensions.get::<Peer>().copied();
     let remote_ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.remote.ip());
     let trace = trace::child_of(&headers);
     if app.proxy.request_log.enabled() {
@@ -83,11 +85,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
         Err(r) => return r,
     };
     let rewritten = rewritten.into_owned();
-    let (method_label, request_path) = (method.as_str().to_string(), path.to_string());
-    let count =
-        |outcome| app.proxy.metrics.count(&method_label, &request_path, Some(endpoint.target), Some(endpoint.response_from), outcome);
-    if endpoint.target != Target::Http {
-        let (host, port) = host_and_port(&parts.headers, &parts.uri, peer);
+    if let Some((host, port)) = client_host {
         let request = ProxyRequest {
             method,
             path: rewritten,
@@ -105,9 +103,10 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
     if !forward::forwardable(&method) {
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     }
+    let method_label = method.as_str().to_string();
     let outgoing = Outgoing { method, path: &rewritten, query, headers: &headers, body, remote_ip, trace: &trace };
     let (response, outcome) = forward_http(&app, &api, endpoint.response_from, outgoing).await;
-    count(outcome);
+    app.proxy.metrics.count(&method_label, path, Some(Target::Http), Some(endpoint.response_from), outcome);
     response
 }
 
