@@ -14,6 +14,7 @@ use crate::{
     http::{inbound, internal},
     hub::{ConnId, Hub, Window},
     limit::ConnectionLimit,
+    proxy::Proxy,
     server,
     source::{self, Dispatcher},
     telemetry::Tracer,
@@ -31,6 +32,8 @@ pub struct AppState {
     pub tracer: Tracer,
     /// Taken (and spawned) by [`App::start`].
     export_task: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
+    /// The reverse proxy: API definitions, waiting requests, publish targets.
+    pub proxy: Proxy,
     tokens: TokenCodec,
     node_id: u64,
     cors: HeaderValue,
@@ -45,7 +48,9 @@ impl AppState {
         let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
         let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
         let (tracer, export_task) = crate::telemetry::start(&config.tracing);
+        let node_id = random_u64();
         Ok(AppState {
+            proxy: Proxy::new(&config, node_id),
             auth: Auth::new(&config),
             dispatcher: Dispatcher::new(hub.clone(), tracer.clone()),
             tracer,
@@ -53,7 +58,7 @@ impl AppState {
             hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
-            node_id: random_u64(),
+            node_id,
             cors,
             config,
         })

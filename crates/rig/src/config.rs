@@ -13,6 +13,7 @@ use crate::{
         privilege::{as_pointer, Privileges},
     },
     hub::SlowPolicy,
+    proxy::config::ProxyConfig,
     source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
 };
 
@@ -121,6 +122,15 @@ pub const VARS: &[Var] = &[
     rig("JAEGER_PORT", "6831", "Accepted for compatibility; unused (see JAEGER_HOST)."),
     rig("JAEGER_SERVICE_NAME", "rig", "Accepted for compatibility; unused (see JAEGER_HOST)."),
     ours("RIG_SOURCE_BACKOFF_MAX_MS", "20000", "Longest wait between reconnection attempts to a broker (the first retry is after 100 ms)."),
+    // Reverse proxy (crates/rig/src/proxy).
+    rig("PROXY_CONFIG_FILE", "", "API definitions loaded at start: a file path or inline JSON, an array of definitions. An invalid one stops the start."),
+    rig("PROXY_RECV_TIMEOUT", "5000", "Milliseconds an HTTP backend has to answer a proxied request (then 504)."),
+    rig("PROXY_HTTP_ASYNC_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from http_async waits for POST /v3/responses (then 504)."),
+    rig("PROXY_KAFKA_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kafka waits for its Kafka response (then 504)."),
+    rig("PROXY_KINESIS_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kinesis waits (nothing delivers Kinesis responses; then 504)."),
+    rig("REQUEST_LOG", "", "Request-log sinks for proxied requests, comma-separated: console (a line on stdout), kafka (needs KAFKA_BROKERS)."),
+    rig("HOST", "localhost", "This gateway's host name; proxied requests carry forwarded: for=<client>;by=<address HOST resolves to>."),
+    ours("RIG_PUBLIC_APIS_ENDPOINT", "true", "Answer GET /apis on the public port with the active API definitions, as RIG 1.x did (an API endpoint for /apis takes precedence); false keeps them off the public port."),
 ];
 
 /// Where configuration values come from: the process environment or, in tests, a map.
@@ -187,6 +197,7 @@ pub struct Config {
     pub kinesis: Option<KinesisConfig>,
     /// Span export and sampling.
     pub tracing: crate::telemetry::TraceConfig,
+    pub proxy: ProxyConfig,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -253,6 +264,7 @@ impl Config {
         let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
         let tracing = crate::telemetry::config::parse(&mut r);
+        let proxy = crate::proxy::config::parse(&mut r);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
@@ -315,6 +327,7 @@ impl Config {
             nats,
             kinesis,
             tracing,
+            proxy,
         };
         if r.errors.is_empty() {
             Ok(config)

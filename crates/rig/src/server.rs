@@ -3,7 +3,7 @@
 //! timeout (slow-loris clients cannot hold sockets), a bounded header buffer
 //! (431), WebSocket upgrades, and TLS with HTTP/2.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::Request,
@@ -29,13 +29,23 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// RIG's limit on one header value.
 pub const MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
 
+/// The connection a request came in on (a request extension): the reverse
+/// proxy needs the client address, the local port and whether TLS was used.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+}
+
 /// Serves `router` on `listener` until the task is dropped; with `tls`, every
 /// connection is TLS and may speak HTTP/2 (ALPN), WebSockets included (RFC 8441).
 pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) {
     let router = router.layer(axum::middleware::from_fn(limit_header_values));
     let acceptor = tls.map(TlsAcceptor::from);
+    let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
-        let (stream, _peer) = match listener.accept().await {
+        let (stream, remote) = match listener.accept().await {
             Ok(s) => s,
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -46,7 +56,12 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls
         };
         // Events are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let peer = Peer { remote, local, tls: acceptor.is_some() };
+        let inner = TowerToHyperService::new(router.clone());
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(peer);
+            hyper::service::Service::call(&inner, req)
+        });
         match &acceptor {
             None => {
                 tokio::spawn(async move {

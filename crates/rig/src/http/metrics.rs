@@ -82,6 +82,7 @@ fn render(app: &Shared) -> String {
     sources(&mut o, app);
     event_types(&mut o, app);
     latency(&mut o, &s.delivery_latency);
+    proxy(&mut o, app);
     let set = [("name", "Elixir.SessionBlacklist")];
     o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");
     o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
@@ -146,6 +147,27 @@ fn sources(o: &mut Out, app: &Shared) {
             o.sample("rig_source_up", &[("source", src.name())], u8::from(state.connected));
         }
     }
+}
+
+fn proxy(o: &mut Out, app: &Shared) {
+    let name = "rig_proxy_requests_total";
+    o.family(name, "counter", "Proxied requests by method, request path, target, response_from and outcome (RIG).");
+    for (l, n) in app.proxy.metrics.snapshot() {
+        let labels = [
+            ("method", l.method.as_str()),
+            ("path", l.path.as_str()),
+            ("target", l.target),
+            ("response_from", l.response_from),
+            ("status", l.status),
+        ];
+        o.sample(name, &labels, n);
+    }
+    o.single(
+        "rig_proxy_waiting_requests",
+        "gauge",
+        "Proxied requests waiting for an asynchronous response.",
+        app.proxy.correlations.waiting(),
+    );
 }
 
 fn process(o: &mut Out) {

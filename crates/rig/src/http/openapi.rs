@@ -23,6 +23,10 @@ mod tests {
         for p in [
             "/health",
             "/v3/messages",
+            "/v3/apis",
+            "/v3/apis/{id}",
+            "/v3/responses",
+            "/v2/responses",
             "/v3/session-blacklist",
             "/v3/session-blacklist/{sessionId}",
             "/v3/users",

@@ -40,8 +40,7 @@ pub async fn data(State(app): State<Shared>) -> Response {
         "events_published": app.hub.stats.events_published.load(Ordering::Relaxed),
         "blacklisted_sessions": app.auth.blacklist.current(),
         "sources": sources,
-        // The reverse proxy has no API definitions yet.
-        "proxy_apis": [],
+        "proxy_apis": app.proxy.store.list_active().iter().map(|a| json!({"id": a["id"], "name": a["name"]})).collect::<Vec<_>>(),
     });
     json_response(axum::http::StatusCode::OK, body.to_string())
 }

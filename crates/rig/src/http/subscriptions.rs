@@ -10,7 +10,7 @@ use axum::{
 use rig_core::subscription;
 use serde_json::{Map, Value};
 
-use super::{body, error::json_error, fallback};
+use super::{body, error::json_error, proxy};
 use crate::{
     app::Shared,
     auth::{
@@ -25,7 +25,7 @@ const TRANSPORTS: [&str; 3] = ["sse", "ws", "longpolling"];
 /// The PUT handler. Any transport name works with any token, as in RIG.
 pub async fn put(State(app): State<Shared>, Path((transport, token)): Path<(String, String)>, headers: HeaderMap, body: Body) -> Response {
     if !TRANSPORTS.contains(&transport.as_str()) {
-        return fallback::not_found().await;
+        return proxy::not_found();
     }
     let mut r = match replace(&app, &token, &headers, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -38,7 +38,7 @@ pub async fn put(State(app): State<Shared>, Path((transport, token)): Path<(Stri
 /// CORS preflight for the PUT.
 pub async fn options(State(app): State<Shared>, Path((transport, _)): Path<(String, String)>) -> Response {
     if !TRANSPORTS.contains(&transport.as_str()) {
-        return fallback::not_found().await;
+        return proxy::not_found();
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
