@@ -124,6 +124,7 @@ impl App {
         if let Some(export) = crate::hub::lock(&state.export_task).take() {
             tasks.push(tokio::spawn(export));
         }
+        tasks.extend(state.proxy.publish.start(&state));
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, tasks })
     }

@@ -141,11 +141,9 @@ fn sources(o: &mut Out, app: &Shared) {
             o.sample(name, &[("source", src.name())], pick(app.dispatcher.counters(src)).load(Ordering::Relaxed));
         }
     }
-    o.family("rig_source_up", "gauge", "1 while a configured event source is connected.");
-    for src in Source::ALL {
-        if let Some(state) = app.dispatcher.health().state(src) {
-            o.sample("rig_source_up", &[("source", src.name())], u8::from(state.connected));
-        }
+    o.family("rig_source_up", "gauge", "1 while a configured broker client (event source or proxy target) is connected.");
+    for (name, state) in app.dispatcher.health().states() {
+        o.sample("rig_source_up", &[("source", name)], u8::from(state.connected));
     }
 }
 
@@ -168,6 +166,30 @@ fn proxy(o: &mut Out, app: &Shared) {
         "Proxied requests waiting for an asynchronous response.",
         app.proxy.correlations.waiting(),
     );
+    produced(o, app);
+}
+
+/// The publish targets and the Kafka response consumer.
+fn produced(o: &mut Out, app: &Shared) {
+    let publish = &app.proxy.publish;
+    let snapshot = publish.produced.snapshot();
+    o.family("rig_produced_events_total", "counter", "Events produced by the kafka and kinesis targets and the request log (RIG).");
+    for (target, topic, ok, _) in &snapshot {
+        o.sample("rig_produced_events_total", &[("target", target), ("topic", topic)], ok);
+    }
+    o.family(
+        "rig_produced_events_failed_total",
+        "counter",
+        "Events the kafka and kinesis targets and the request log failed to produce (RIG).",
+    );
+    for (target, topic, _, failed) in &snapshot {
+        o.sample("rig_produced_events_failed_total", &[("target", target), ("topic", topic)], failed);
+    }
+    let r = &publish.responses;
+    o.family("rig_proxy_kafka_responses_total", "counter", "Messages read by the Kafka response consumer, by what became of them.");
+    for (result, n) in [("delivered", &r.delivered), ("forwarded", &r.forwarded), ("rejected", &r.rejected)] {
+        o.sample("rig_proxy_kafka_responses_total", &[("result", result)], n.load(Ordering::Relaxed));
+    }
 }
 
 fn process(o: &mut Out) {

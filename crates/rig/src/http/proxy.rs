@@ -108,6 +108,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
             scheme: if peer.is_some_and(|p| p.tls) { "https" } else { "http" },
             body,
             trace: Some(traceparent),
+            request_path: request_path.clone(),
         };
         let response = app.proxy.publish.handle(&app, &endpoint, request).await;
         span.set("http.response.status_code", response.status().as_u16());

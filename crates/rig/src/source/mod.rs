@@ -23,7 +23,7 @@ use std::sync::{
 use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
-pub use self::health::{Health, SourceState};
+pub use self::health::{Component, Health, SourceState};
 use crate::{
     hub::Hub,
     telemetry::{self, Kind, TraceContext, Tracer},
@@ -136,6 +136,11 @@ impl Dispatcher {
     /// Connection state of the broker sources.
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// The same registry, for the proxy's broker clients to report into.
+    pub fn shared_health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 }
 
