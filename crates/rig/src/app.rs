@@ -10,6 +10,7 @@ use tokio::{
 
 use crate::{
     auth::Auth,
+    cluster::{self, Cluster, LocalNode},
     config::Config,
     http::{inbound, internal},
     hub::{ConnId, Hub, Window},
@@ -27,9 +28,22 @@ pub struct AppState {
     /// Where every source (HTTP, Kafka, NATS, Kinesis) hands its events.
     pub dispatcher: Dispatcher,
     pub limit: ConnectionLimit,
+    /// The other nodes, when this one is part of a cluster.
+    pub cluster: Option<Arc<Cluster>>,
     tokens: TokenCodec,
     node_id: u64,
     cors: HeaderValue,
+}
+
+/// Where a connection token points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTarget {
+    /// One of this node's connections (it may be gone).
+    Here(ConnId),
+    /// A connection held by the node with this id (maybe no longer alive).
+    Node(u64),
+    /// Not a genuine token.
+    Invalid,
 }
 
 /// Cheap-to-clone handle on [`AppState`].
@@ -45,6 +59,7 @@ impl AppState {
             dispatcher: Dispatcher::new(hub.clone()),
             hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
+            cluster: None,
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
             node_id: random_u64(),
             cors,
@@ -59,7 +74,55 @@ impl AppState {
 
     /// The connection a token names, if it is genuine and names one of ours.
     pub fn open_token(&self, token: &str) -> Option<ConnId> {
-        self.tokens.open(token).ok().filter(|ids| ids.node == self.node_id).map(|ids| ids.connection)
+        match self.locate_token(token) {
+            TokenTarget::Here(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Which node holds the connection a token names.
+    pub fn locate_token(&self, token: &str) -> TokenTarget {
+        match self.tokens.open(token) {
+            Ok(ids) if ids.node == self.node_id => TokenTarget::Here(ids.connection),
+            Ok(ids) => TokenTarget::Node(ids.node),
+            Err(_) => TokenTarget::Invalid,
+        }
+    }
+
+    /// The live peer holding the connection `token` names, when the request
+    /// should go there (not when it already was forwarded once).
+    pub fn holder_elsewhere(&self, token: &str, headers: &axum::http::HeaderMap) -> Option<u64> {
+        let cluster = self.cluster.as_ref()?;
+        match self.locate_token(token) {
+            TokenTarget::Node(node) if !cluster::forward::was_forwarded(headers) => cluster.node(node).map(|n| n.id),
+            _ => None,
+        }
+    }
+
+    /// The id this node puts in its connection tokens.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// Blacklists `session` on every node: refuses its tokens and closes its
+    /// connections here now, elsewhere as soon as the entry arrives. Returns
+    /// how many connections were closed here.
+    pub fn blacklist_session(&self, session: &str, ttl: Duration) -> usize {
+        let until = self.auth.blacklist.add(session, ttl);
+        let killed = self.hub.kill_session(session);
+        if let Some(c) = &self.cluster {
+            c.replicate(cluster::BLACKLIST, session, serde_json::Value::Null, Some(until));
+        }
+        killed
+    }
+
+    /// Closes `session`'s connections on every node, without blacklisting it.
+    /// Returns how many were closed here.
+    pub fn end_session(&self, session: &str) -> usize {
+        if let Some(c) = &self.cluster {
+            c.kill_session(session);
+        }
+        self.hub.kill_session(session)
     }
 
     /// `access-control-allow-origin` value (`CORS`).
@@ -85,11 +148,26 @@ impl App {
     /// Binds both ports and starts serving. Port 0 picks a free port; the
     /// chosen addresses are in the result.
     pub async fn start(config: Config) -> io::Result<RunningApp> {
-        let state: Shared = Arc::new(AppState::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?);
+        let mut state = AppState::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let c = &state.config;
         let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_port))?;
         let api = listen(SocketAddr::new(c.bind_address, c.api_port))?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
+        if let Some(cc) = c.cluster.clone() {
+            let local = LocalNode {
+                id: state.node_id,
+                bind: c.bind_address,
+                inbound: inbound_addr,
+                api: api_addr,
+                longpoll_wait: c.longpoll_wait,
+            };
+            let cluster = Cluster::start(&cc, local, state.hub.clone()).await.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let peers = cluster.clone();
+            state.dispatcher.forward_with(Arc::new(move |event| peers.forward_event(event)));
+            state.cluster = Some(cluster);
+        }
+        let state: Shared = Arc::new(state);
+        let c = &state.config;
         let mut tasks = vec![
             serve(inbound, inbound::router(state.clone()), None),
             serve(api, internal::router(state.clone()), None),
@@ -107,6 +185,9 @@ impl App {
             // Kept right after the plain listeners: shutdown stops the first four tasks.
             tasks.insert(2, serve(inbound, inbound::router(state.clone()), Some(tls.clone())));
             tasks.insert(3, serve(api, internal::router(state.clone()), Some(tls.clone())));
+        }
+        if let Some(cluster) = &state.cluster {
+            tasks.push(tokio::spawn(follow_blacklist(state.clone(), cluster.clone())));
         }
         tasks.extend(source::start(&state.config, &state.dispatcher));
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
@@ -139,6 +220,29 @@ async fn expire_longpoll_sessions(state: Shared) {
         let n = state.hub.expire_lp_sessions(timeout);
         if n > 0 {
             tracing::debug!(expired = n, "Long-polling sessions expired.");
+        }
+    }
+}
+
+/// Applies blacklist entries learned from peers: their tokens are refused
+/// and their connections here closed.
+async fn follow_blacklist(state: Shared, cluster: Arc<Cluster>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let apply = |e: &cluster::Entry| {
+        let Some(until) = e.expires_at else { return };
+        state.auth.blacklist.add_until(&e.key, cluster::replicated::from_ms(until));
+        let killed = state.hub.kill_session(&e.key);
+        if killed > 0 {
+            tracing::info!(session_connections = killed, origin = %e.origin, "Session blacklisted on another node.");
+        }
+    };
+    let (current, mut updates) = cluster.watch(cluster::BLACKLIST);
+    current.iter().for_each(apply);
+    loop {
+        match updates.recv().await {
+            Ok(e) => apply(&e),
+            Err(RecvError::Lagged(_)) => cluster.entries(cluster::BLACKLIST).iter().for_each(apply),
+            Err(RecvError::Closed) => return,
         }
     }
 }

@@ -10,10 +10,12 @@
 //! - [`limit`]: the per-minute connection limit.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
 //! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
+//! - [`cluster`]: several nodes as one gateway (membership, replicated state, forwarding).
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;

@@ -59,23 +59,41 @@ pub struct SourceCounters {
     pub forwarded: AtomicU64,
 }
 
+/// Hands an event to the other nodes of a cluster (must not block).
+pub type Forward = Arc<dyn Fn(&Arc<CloudEvent>) + Send + Sync>;
+
 /// The single entry point for events; cheap to clone into every source task.
 #[derive(Clone)]
 pub struct Dispatcher {
     hub: Arc<Hub>,
     health: Arc<Health>,
     counters: Arc<[SourceCounters; 4]>,
+    forward: Option<Forward>,
 }
 
 impl Dispatcher {
     pub fn new(hub: Arc<Hub>) -> Self {
-        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()) }
+        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()), forward: None }
     }
 
-    /// Fans `event` out to matching connections; returns how many got it.
+    /// In a cluster: events read once per cluster also go to the other nodes.
+    pub fn forward_with(&mut self, forward: Forward) {
+        self.forward = Some(forward);
+    }
+
+    /// Fans `event` out to matching connections (and, in a cluster, to the
+    /// other nodes); returns how many connections here got it.
     pub fn dispatch(&self, source: Source, event: impl Into<Arc<CloudEvent>>) -> usize {
         let c = self.counters(source);
         c.consumed.fetch_add(1, Ordering::Relaxed);
+        let event = event.into();
+        // Every node reads every Kinesis shard itself (no lease table), so
+        // forwarding Kinesis events would deliver each of them once per node.
+        if source != Source::Kinesis {
+            if let Some(forward) = &self.forward {
+                forward(&event);
+            }
+        }
         let n = self.hub.publish(event);
         if n > 0 {
             c.forwarded.fetch_add(1, Ordering::Relaxed);
