@@ -154,14 +154,10 @@ impl App {
         let api = listen(SocketAddr::new(c.bind_address, c.api_port))?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
         if let Some(cc) = c.cluster.clone() {
-            let local = LocalNode {
-                id: state.node_id,
-                bind: c.bind_address,
-                inbound: inbound_addr,
-                api: api_addr,
-                longpoll_wait: c.longpoll_wait,
-            };
-            let cluster = Cluster::start(&cc, local, state.hub.clone()).await.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let local =
+                LocalNode { id: state.node_id, bind: c.bind_address, inbound: inbound_addr, api: api_addr, longpoll_wait: c.longpoll_wait };
+            let cluster =
+                Cluster::start(&cc, local, state.hub.clone()).await.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let peers = cluster.clone();
             state.dispatcher.forward_with(Arc::new(move |event| peers.forward_event(event)));
             state.cluster = Some(cluster);

@@ -12,8 +12,8 @@ use crate::{
         jwt::JwtConfig,
         privilege::{as_pointer, Privileges},
     },
-    hub::SlowPolicy,
     cluster::ClusterConfig,
+    hub::SlowPolicy,
     source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
 };
 

@@ -66,7 +66,11 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>) -> Option<ClusterConfig> 
     };
     let cookie = r.raw("NODE_COOKIE");
     if cookie.is_empty() {
-        r.fail("NODE_COOKIE", cookie.clone(), "required when the cluster is on (DISCOVERY_TYPE=dns or RIG_CLUSTER_PEERS): it authenticates cluster traffic".into());
+        r.fail(
+            "NODE_COOKIE",
+            cookie.clone(),
+            "required when the cluster is on (DISCOVERY_TYPE=dns or RIG_CLUSTER_PEERS): it authenticates cluster traffic".into(),
+        );
     }
     Some(ClusterConfig {
         discovery,

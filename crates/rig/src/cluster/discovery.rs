@@ -3,12 +3,7 @@
 //! `RIG_CLUSTER_PEERS` list, re-resolved every few seconds. Any address that
 //! is not a known live node gets a gossip round, which is all joining takes.
 
-use std::{
-    collections::HashSet,
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashSet, net::SocketAddr, sync::Arc, time::Duration};
 
 use chitchat::ChitchatHandle;
 

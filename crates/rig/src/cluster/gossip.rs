@@ -172,10 +172,8 @@ impl SignedSocket {
         if self.partial.len() >= 64 {
             return None;
         }
-        let p = self
-            .partial
-            .entry((from, opened.id))
-            .or_insert_with(|| Partial { started: now, parts: vec![None; usize::from(opened.parts)] });
+        let p =
+            self.partial.entry((from, opened.id)).or_insert_with(|| Partial { started: now, parts: vec![None; usize::from(opened.parts)] });
         if p.parts.len() != usize::from(opened.parts) || usize::from(opened.part) >= p.parts.len() {
             return None;
         }

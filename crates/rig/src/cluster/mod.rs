@@ -109,10 +109,18 @@ impl Cluster {
         let name = format!("rig@{}/{:016x}", config.node_host, local.id);
         let advertised = SocketAddr::new(host_ip, config.port);
         let listen = SocketAddr::new(local.bind, config.port);
-        let me = NodeInfo { name: name.clone(), id: local.id, gossip: advertised, inbound: with_ip(local.inbound, host_ip), api: with_ip(local.api, host_ip), peer: advertised };
+        let me = NodeInfo {
+            name: name.clone(),
+            id: local.id,
+            gossip: advertised,
+            inbound: with_ip(local.inbound, host_ip),
+            api: with_ip(local.api, host_ip),
+            peer: advertised,
+        };
         let stats = Arc::new(ClusterStats::default());
         stats.nodes.store(1, std::sync::atomic::Ordering::Relaxed);
-        let tcp = TcpListener::bind(listen).await.map_err(|e| format!("RIG_CLUSTER_PORT={}: cannot listen on TCP {listen}: {e}", config.port))?;
+        let tcp =
+            TcpListener::bind(listen).await.map_err(|e| format!("RIG_CLUSTER_PORT={}: cannot listen on TCP {listen}: {e}", config.port))?;
         let seeds = discovery::resolve(config, advertised).await;
         let generation = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let chitchat_config = ChitchatConfig {
@@ -157,10 +165,18 @@ impl Cluster {
         let peer_key = Key::derive(&config.cookie, "peer");
         let peers = Arc::new(Peers::new(peer_key.clone(), config.peer_queue, stats.clone()));
         let directory = Arc::new(Directory::default());
-        let inbound = Arc::new(peer::Inbound { me: name.clone(), key: peer_key, hub, replicated: replicated.clone(), stats: stats.clone() });
+        let inbound =
+            Arc::new(peer::Inbound { me: name.clone(), key: peer_key, hub, replicated: replicated.clone(), stats: stats.clone() });
         let tasks = vec![
             tokio::spawn(peer::serve(tcp, inbound)),
-            tokio::spawn(membership::follow(chitchat.clone(), name.clone(), directory.clone(), peers.clone(), replicated.clone(), stats.clone())),
+            tokio::spawn(membership::follow(
+                chitchat.clone(),
+                name.clone(),
+                directory.clone(),
+                peers.clone(),
+                replicated.clone(),
+                stats.clone(),
+            )),
             tokio::spawn(discovery::run(config.clone(), advertised, handle.clone(), directory.clone())),
             tokio::spawn(apply_gossiped(gossiped, replicated.clone())),
             tokio::spawn(store_entries(to_publish, chitchat, replicated.clone())),
@@ -229,7 +245,14 @@ impl Cluster {
 
     /// Passes a request to `node`'s public port; `None` when that node is not a
     /// live peer or does not answer (its connections are gone then).
-    pub async fn forward_http(&self, node: u64, method: Method, path_and_query: &str, headers: &HeaderMap, body: Bytes) -> Option<Response> {
+    pub async fn forward_http(
+        &self,
+        node: u64,
+        method: Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Option<Response> {
         let to = self.node(node)?;
         match forward::forward(&self.http, &self.me.name, to.inbound, method, path_and_query, headers, body, self.forward_timeout).await {
             Ok(r) => Some(r),

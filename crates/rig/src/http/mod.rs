@@ -3,6 +3,7 @@
 
 pub mod blacklist;
 pub mod body;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod fallback;

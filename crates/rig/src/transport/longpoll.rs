@@ -31,9 +31,7 @@ pub async fn handler(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQu
             return r;
         }
     }
-    let existing = token
-        .and_then(|t| app.open_token(&t))
-        .and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
+    let existing = token.and_then(|t| app.open_token(&t)).and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
     match existing {
         Some((id, buffer)) => poll(&app, id, buffer, &headers).await,
         None => start(&app, &ConnectParams::from_query(query.as_deref()), connect::user_agent(&headers)).await,
