@@ -24,34 +24,47 @@ pub fn was_forwarded(headers: &HeaderMap) -> bool {
     headers.contains_key(FORWARDED_BY)
 }
 
-/// Sends the request to `to` and returns its answer.
-pub async fn forward(
-    client: &reqwest::Client,
-    me: &str,
-    to: SocketAddr,
-    method: Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
-    body: Bytes,
+/// Passes requests on, marked with the forwarding node's name.
+pub struct Forwarder {
+    client: reqwest::Client,
+    me: String,
     timeout: Duration,
-) -> Result<Response, reqwest::Error> {
-    let mut out_headers = headers.clone();
-    for h in &HOP {
-        out_headers.remove(h);
+}
+
+impl Forwarder {
+    /// `timeout` bounds a whole exchange (long-polls wait on the other node).
+    pub fn new(me: String, timeout: Duration) -> Forwarder {
+        let client = reqwest::Client::builder().no_proxy().build().expect("an HTTP client with default settings builds");
+        Forwarder { client, me, timeout }
     }
-    if let Ok(v) = HeaderValue::from_str(me) {
-        out_headers.insert(FORWARDED_BY, v);
+
+    /// Sends the request to `to` and returns its answer.
+    pub async fn forward(
+        &self,
+        to: SocketAddr,
+        method: Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, reqwest::Error> {
+        let mut out_headers = headers.clone();
+        for h in &HOP {
+            out_headers.remove(h);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.me) {
+            out_headers.insert(FORWARDED_BY, v);
+        }
+        let url = format!("http://{to}{path_and_query}");
+        let answer = self.client.request(method, url).headers(out_headers).body(body).timeout(self.timeout).send().await?;
+        let status = answer.status();
+        let mut back_headers = answer.headers().clone();
+        for h in &HOP {
+            back_headers.remove(h);
+        }
+        let body = answer.bytes().await?;
+        let mut r = Response::new(Body::from(body));
+        *r.status_mut() = status;
+        *r.headers_mut() = back_headers;
+        Ok(r)
     }
-    let answer =
-        client.request(method, format!("http://{to}{path_and_query}")).headers(out_headers).body(body).timeout(timeout).send().await?;
-    let status = answer.status();
-    let mut back_headers = answer.headers().clone();
-    for h in &HOP {
-        back_headers.remove(h);
-    }
-    let body = answer.bytes().await?;
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    *r.headers_mut() = back_headers;
-    Ok(r)
 }

@@ -86,8 +86,7 @@ pub struct Cluster {
     replicated: Arc<Replicated>,
     peers: Arc<Peers>,
     stats: Arc<ClusterStats>,
-    http: reqwest::Client,
-    forward_timeout: Duration,
+    forwarder: forward::Forwarder,
     handle: Arc<ChitchatHandle>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -188,8 +187,7 @@ impl Cluster {
             replicated,
             peers,
             stats,
-            http: reqwest::Client::builder().no_proxy().build().expect("an HTTP client with default settings builds"),
-            forward_timeout: local.longpoll_wait + Duration::from_secs(10),
+            forwarder: forward::Forwarder::new(name, local.longpoll_wait + Duration::from_secs(10)),
             handle,
             tasks,
         }))
@@ -254,7 +252,7 @@ impl Cluster {
         body: Bytes,
     ) -> Option<Response> {
         let to = self.node(node)?;
-        match forward::forward(&self.http, &self.me.name, to.inbound, method, path_and_query, headers, body, self.forward_timeout).await {
+        match self.forwarder.forward(to.inbound, method, path_and_query, headers, body).await {
             Ok(r) => Some(r),
             Err(error) => {
                 tracing::warn!(node = %to.name, %error, "Forwarding a request to the node holding the connection failed.");
