@@ -272,6 +272,15 @@ async fn three_nodes_act_as_one_gateway() {
     eprintln!("blacklist POST on B → rig.session_killed on A (20 runs, POST round trip included): p50 {p50:?}, p99 {p99:?}");
     assert!(p99 <= Duration::from_millis(200), "blacklist → close p99 {p99:?} exceeds 200 ms");
 
+    // Ending a session (without blacklisting) on C closes its connection on A.
+    let token = jwt(json!({"jti": "ended"}));
+    let mut ended = SseClient::connect(&a.url(&format!("/_rig/v1/connection/sse?jwt={token}"))).await;
+    ended.greeted().await;
+    let r = http.delete(c.api_url("/v3/sessions/ended")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(ended.next_event().await.unwrap().name, "rig.session_killed");
+    assert!(!blacklisted(&a, "ended").await);
+
     // (3) A subscription update sent to B for a connection on A takes effect.
     let (mut quiet, token) = sse_on(&a, "nothing").await;
     let r = http
@@ -318,7 +327,7 @@ async fn three_nodes_act_as_one_gateway() {
     .await;
     let d_cluster = d.app.state.cluster.clone().expect("D is clustered");
     eventually("D joins", || async { d_cluster.peers().len() == 3 }).await;
-    d_cluster.replicate("generic", "answer", json!({"is": 42}), None);
+    d_cluster.replicate_versioned("generic", "answer", json!({"is": 42}), 1);
     for n in [&a, &b, &c] {
         eventually("the generic entry everywhere", || async {
             get_json(&n.api_url("/v3/cluster/state/generic")).await.1["entries"][0]["value"] == json!({"is": 42})

@@ -139,10 +139,16 @@ impl Socket for SignedSocket {
                     }
                 }
             }
+            // An error here would stop chitchat's gossip loop for good: ICMP
+            // echoes of unreachable peers and transient shortages are skipped.
             let (n, from) = match self.public.recv_from(&mut self.buf).await {
                 Ok(r) => r,
                 Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Gossip socket receive failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let datagram = self.buf[..n].to_vec();
             if let Some(message) = self.accept(&datagram, from) {

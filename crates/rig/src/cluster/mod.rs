@@ -220,7 +220,18 @@ impl Cluster {
     /// Writes `key` in `namespace` (no `/` in it) on every node. An entry with
     /// an expiry can only be extended; without one, the last write wins.
     pub fn replicate(&self, namespace: &str, key: &str, value: Value, expires_at: Option<SystemTime>) {
-        if let Some(entry) = self.replicated.write(namespace, key, value, expires_at.map(replicated::to_ms)) {
+        self.write(namespace, key, value, expires_at.map(replicated::to_ms), 0);
+    }
+
+    /// Writes `key` in `namespace` on every node, never expiring; of two
+    /// versions the higher `version` wins, then the later write (API
+    /// definitions: `version` = `ref_number`).
+    pub fn replicate_versioned(&self, namespace: &str, key: &str, value: Value, version: u64) {
+        self.write(namespace, key, value, None, version);
+    }
+
+    fn write(&self, namespace: &str, key: &str, value: Value, expires_at: Option<u64>, version: u64) {
+        if let Some(entry) = self.replicated.write(namespace, key, value, expires_at, version) {
             self.peers.broadcast(&Message::Entry(entry));
         }
     }

@@ -10,11 +10,13 @@
 //! key-values, which keeps the state bounded by the expiries.
 //!
 //! Of two versions of one key, the one that expires last wins (no expiry
-//! counts as never), then the one written last (`stamp`, milliseconds), then
-//! the greater origin name: every node picks the same winner whatever the
-//! order it hears them in. An entry's expiry can therefore only grow, which is
-//! the blacklist's rule (grow-only with TTL, merge by max expiry); entries
-//! without expiry (API definitions) are last-writer-wins.
+//! counts as never), then the one with the higher caller-given `version`
+//! (e.g. an API definition's `ref_number`; 0 when unused), then the one
+//! written last (`stamp`, milliseconds), then the greater origin name: every
+//! node picks the same winner whatever the order it hears them in. An entry's
+//! expiry can therefore only grow, which is the blacklist's rule (grow-only
+//! with TTL, merge by max expiry); entries without expiry are ordered by
+//! version, then last-writer-wins.
 
 use std::{
     collections::HashMap,
@@ -46,6 +48,9 @@ pub struct Entry {
     /// Unix time in milliseconds after which the entry no longer exists.
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Caller's version number: a higher one wins over a later write.
+    #[serde(rename = "r", default, skip_serializing_if = "is_zero")]
+    pub version: u64,
     /// Unix time in milliseconds of the write (strictly increasing per node).
     #[serde(rename = "s")]
     pub stamp: u64,
@@ -55,8 +60,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn rank(&self) -> (u64, u64, &str) {
-        (self.expires_at.unwrap_or(u64::MAX), self.stamp, &self.origin)
+    fn rank(&self) -> (u64, u64, u64, &str) {
+        (self.expires_at.unwrap_or(u64::MAX), self.version, self.stamp, &self.origin)
     }
 
     /// True when this version wins over `other`.
@@ -106,13 +111,14 @@ impl Replicated {
 
     /// Writes a key here. Returns the new version if it took effect (it does
     /// not when a version that expires later is already known).
-    pub fn write(&self, namespace: &str, key: &str, value: Value, expires_at: Option<u64>) -> Option<Entry> {
+    pub fn write(&self, namespace: &str, key: &str, value: Value, expires_at: Option<u64>, version: u64) -> Option<Entry> {
         debug_assert!(!namespace.contains('/'), "namespaces contain no '/'");
         let entry = Entry {
             namespace: namespace.to_string(),
             key: key.to_string(),
             value,
             expires_at,
+            version,
             stamp: self.next_stamp(),
             origin: self.me.clone(),
         };
@@ -202,6 +208,10 @@ impl Replicated {
     }
 }
 
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     to_ms(SystemTime::now())
@@ -221,7 +231,7 @@ mod tests {
     use serde_json::json;
 
     fn entry(key: &str, exp: Option<u64>, stamp: u64, origin: &str) -> Entry {
-        Entry { namespace: "ns".into(), key: key.into(), value: json!(stamp), expires_at: exp, stamp, origin: origin.into() }
+        Entry { namespace: "ns".into(), key: key.into(), value: json!(stamp), expires_at: exp, version: 0, stamp, origin: origin.into() }
     }
 
     #[test]
@@ -239,6 +249,9 @@ mod tests {
         r.apply(entry("k", None, 1, "a"));
         r.apply(entry("k", None, 2, "b"));
         assert_eq!(r.entries("ns")[0].origin, "b", "no expiry: last writer wins");
+        r.apply(Entry { version: 3, ..entry("k", None, 1, "c") });
+        r.apply(Entry { version: 2, ..entry("k", None, 9, "d") });
+        assert_eq!(r.entries("ns")[0].origin, "c", "a higher version wins over a later write");
     }
 
     #[test]
@@ -246,10 +259,10 @@ mod tests {
         let (r, mut publish) = Replicated::new("me".into());
         let far = now_ms() + 60_000;
         let (_, mut watch) = r.watch("ns");
-        let w = r.write("ns", "k", json!(1), Some(far)).expect("takes effect");
+        let w = r.write("ns", "k", json!(1), Some(far), 0).expect("takes effect");
         assert_eq!(publish.try_recv().unwrap(), w);
         assert!(watch.try_recv().is_err(), "own writes are not echoed to watchers");
-        assert!(r.write("ns", "k", json!(2), Some(far - 1)).is_none(), "a shorter expiry does not shorten");
+        assert!(r.write("ns", "k", json!(2), Some(far - 1), 0).is_none(), "a shorter expiry does not shorten");
         let remote = entry("k", Some(far + 5), 1, "peer");
         assert!(r.apply(remote.clone()));
         assert_eq!(watch.try_recv().unwrap(), remote);
@@ -261,8 +274,8 @@ mod tests {
     #[test]
     fn expired_entries_are_purged_and_keys_round_trip() {
         let (r, _rx) = Replicated::new("me".into());
-        r.write("ns", "old", json!(null), Some(now_ms() - 1));
-        r.write("ns", "new", json!(null), Some(now_ms() + 60_000));
+        r.write("ns", "old", json!(null), Some(now_ms() - 1), 0);
+        r.write("ns", "new", json!(null), Some(now_ms() + 60_000), 0);
         let gone = r.purge();
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].key, "old");

@@ -224,6 +224,7 @@ mod tests {
                 key: "k".into(),
                 value: json!({"x": 1}),
                 expires_at: Some(5),
+                version: 2,
                 stamp: 3,
                 origin: "n".into(),
             }),

@@ -27,7 +27,7 @@ pub async fn state(State(app): State<Shared>, Path(namespace): Path<String>) -> 
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     let entries: Vec<_> = entries
         .into_iter()
-        .map(|e| json!({"key": e.key, "value": e.value, "expires_at_ms": e.expires_at, "written_at_ms": e.stamp, "origin": e.origin}))
+        .map(|e| json!({"key": e.key, "value": e.value, "expires_at_ms": e.expires_at, "version": e.version, "written_at_ms": e.stamp, "origin": e.origin}))
         .collect();
     json_response(StatusCode::OK, json!({"namespace": namespace, "entries": entries}).to_string())
 }
