@@ -133,3 +133,21 @@ pub fn start(config: &crate::config::Config, dispatcher: &Dispatcher) -> Vec<Joi
     }
     tasks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_to_the_cluster_except_kinesis_ones() {
+        let mut d = Dispatcher::new(Arc::new(Hub::new(Default::default())));
+        let forwarded = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = forwarded.clone();
+        d.forward_with(Arc::new(move |e: &Arc<CloudEvent>| seen.lock().unwrap().push(e.id().to_string())));
+        for (source, id) in [(Source::Http, "h"), (Source::Kafka, "k"), (Source::Nats, "n"), (Source::Kinesis, "x")] {
+            let e = CloudEvent::parse(bytes::Bytes::from(format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#))).unwrap();
+            d.dispatch(source, e);
+        }
+        assert_eq!(*forwarded.lock().unwrap(), ["h", "k", "n"], "every node reads every Kinesis shard itself");
+    }
+}
