@@ -12,6 +12,7 @@ use crate::{
         jwt::JwtConfig,
         privilege::{as_pointer, Privileges},
     },
+    cluster::ClusterConfig,
     hub::SlowPolicy,
     proxy::{config::ProxyConfig, publish::config::PublishConfig},
     source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
@@ -62,8 +63,14 @@ pub const VARS: &[Var] = &[
     rig1("JWT_USER_FIELD", "", "Claim (name or JSON Pointer) naming the user. Set, it turns on the privileged-user rule: extractor fields tied to this claim may only be constrained to the caller's own value unless the caller has a privileged role. Also names users in the presence API (else `sub`)."),
     rig1("JWT_ROLES_FIELD", "roles", "Claim (name or JSON Pointer) holding the caller's roles (a string or a list)."),
     rig1("PRIVILEGED_ROLES", "", "Comma-separated roles that may subscribe to other users' events."),
-    rig("NODE_HOST", "127.0.0.1", "This node's address; the node is named rig@NODE_HOST."),
-    rig("NODE_COOKIE", "", "Cluster secret; also the key that signs connection tokens (random per start if empty)."),
+    rig("NODE_HOST", "127.0.0.1", "This node's address as its peers reach it (an IP or a name); the node is named rig@NODE_HOST."),
+    rig("NODE_COOKIE", "", "Cluster secret: authenticates every gossip datagram and peer link (required in a cluster); also the key that signs connection tokens (random per start if empty)."),
+    rig("DISCOVERY_TYPE", "", "dns: the cluster is every address DNS_NAME resolves to, re-resolved every 5 s. Empty: standalone unless RIG_CLUSTER_PEERS is set."),
+    rig("DNS_NAME", "localhost", "DNS name resolving to every node (e.g. a Kubernetes headless service), with DISCOVERY_TYPE=dns."),
+    ours("RIG_CLUSTER_PEERS", "", "Static peers, host[:port],... (default port RIG_CLUSTER_PORT); non-empty turns the cluster on. Combines with DNS discovery."),
+    ours("RIG_CLUSTER_PORT", "4020", "Cluster port, the same on every node: UDP for gossip (membership, replicated state), TCP for forwarded events."),
+    ours("RIG_CLUSTER_GOSSIP_INTERVAL_MS", "500", "Gossip round period; failure detection and state convergence scale with it."),
+    ours("RIG_CLUSTER_PEER_QUEUE", "10000", "Events queued per peer node; when it is full (slow or unreachable peer) further events are dropped for that peer, counted and logged."),
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
@@ -207,6 +214,8 @@ pub struct Config {
     pub tracing: crate::telemetry::TraceConfig,
     pub proxy: ProxyConfig,
     pub publish: PublishConfig,
+    /// Set when this node is part of a cluster (DNS discovery or a peer list).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -275,6 +284,7 @@ impl Config {
         let tracing = crate::telemetry::config::parse(&mut r);
         let proxy = crate::proxy::config::parse(&mut r);
         let publish = crate::proxy::publish::config::parse(&mut r);
+        let cluster = crate::cluster::config::parse(&mut r);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
@@ -339,6 +349,7 @@ impl Config {
             tracing,
             proxy,
             publish,
+            cluster,
         };
         if r.errors.is_empty() {
             Ok(config)

@@ -99,6 +99,7 @@ fn render(app: &Shared) -> String {
             o.single(name, "counter", help, v.load(Ordering::Relaxed));
         }
     }
+    cluster(&mut o, app);
     process(&mut o);
     o.0
 }
@@ -126,6 +127,28 @@ fn latency(o: &mut Out, h: &crate::hub::latency::LatencyHistogram) {
     o.sample(&bucket, &[("le", "+Inf")], snap.count);
     o.sample(&format!("{name}_sum"), &[], snap.sum_seconds);
     o.sample(&format!("{name}_count"), &[], snap.count);
+}
+
+fn cluster(o: &mut Out, app: &Shared) {
+    let Some(c) = &app.cluster else {
+        o.single("rig_cluster_nodes", "gauge", "Live cluster nodes, this one included (1: standalone).", 1);
+        return;
+    };
+    let s = c.stats();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    o.single("rig_cluster_nodes", "gauge", "Live cluster nodes, this one included (1: standalone).", get(&s.nodes));
+    o.single("rig_cluster_membership_changes_total", "counter", "Nodes seen joining or leaving.", get(&s.membership_changes));
+    o.single("rig_cluster_events_forwarded_total", "counter", "Events sent to peers (one per event per peer).", get(&s.events_forwarded));
+    o.single(
+        "rig_cluster_events_dropped_total",
+        "counter",
+        "Events a peer did not get: its queue was full or its link failed.",
+        get(&s.events_dropped),
+    );
+    o.single("rig_cluster_events_received_total", "counter", "Events received from peers.", get(&s.events_received));
+    o.family("rig_cluster_rejected_total", "counter", "Cluster traffic refused for lacking a valid NODE_COOKIE proof.");
+    o.sample("rig_cluster_rejected_total", &[("channel", "gossip")], get(&s.gossip_rejected));
+    o.sample("rig_cluster_rejected_total", &[("channel", "peer")], get(&s.peer_rejected));
 }
 
 fn sources(o: &mut Out, app: &Shared) {
