@@ -481,3 +481,57 @@ async fn a_cluster_without_cookie_does_not_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NODE_COOKIE"), "{err}");
 }
+
+/// API definitions made on one node route requests on another, a deactivation
+/// spreads the same way, and an asynchronous proxy response POSTed to a node
+/// that does not hold the waiting request reaches the one that does.
+#[tokio::test]
+async fn api_definitions_and_async_responses_cross_nodes() {
+    let ips = ["127.0.0.5", "127.0.0.6"];
+    let port = free_cluster_port(&ips);
+    let peers = peers_list(&ips, port);
+    let a = Node::spawn("127.0.0.5", port, &[("RIG_CLUSTER_PEERS", &peers), ("PROXY_HTTP_ASYNC_RESPONSE_TIMEOUT", "5000")]);
+    let b = Node::spawn("127.0.0.6", port, &[("RIG_CLUSTER_PEERS", &peers)]);
+    wait_members(&[&a, &b], 2).await;
+    let http = reqwest::Client::new();
+
+    // The backend answers 202 and posts the real response to node B's internal port.
+    let b_api = b.api_url("/v3/responses");
+    let backend = backend::Backend::start(move |seen| {
+        let url = b_api.clone();
+        async move {
+            let correlation = seen.params().into_iter().find(|(k, _)| k == "correlation").expect("a correlation parameter").1;
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("rig-correlation", correlation)
+                .header("rig-response-code", "201")
+                .header("content-type", "application/json")
+                .body(r#"{"answered":"via B"}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202, "B hands the response to A: {}", r.text().await.unwrap());
+            axum::http::StatusCode::ACCEPTED
+        }
+    })
+    .await;
+    let def = json!({
+        "id": "shared", "name": "shared",
+        "proxy": {"target_url": "127.0.0.1", "port": backend.port()},
+        "version_data": {"default": {"endpoints": [
+            {"id": "async", "method": "GET", "path_regex": "/shared/async", "response_from": "http_async"}
+        ]}}
+    });
+    let r = http.post(b.api_url("/v3/apis")).json(&def).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    eventually("the definition made on B reaches A", || async { get_json(&a.api_url("/v3/apis/shared")).await.0 == 200 }).await;
+
+    let r = http.get(a.url("/shared/async")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"answered": "via B"}));
+
+    let r = http.delete(a.api_url("/v3/apis/shared")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    eventually("the deactivation made on A reaches B", || async { get_json(&b.api_url("/v3/apis/shared")).await.0 == 404 }).await;
+    assert_eq!(http.get(b.url("/shared/async")).send().await.unwrap().status(), 404);
+}
