@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn events_go_to_the_cluster_except_kinesis_ones() {
-        let mut d = Dispatcher::new(Arc::new(Hub::new(Default::default())));
+        let mut d = Dispatcher::new(Arc::new(Hub::new(Default::default())), Tracer::disabled());
         let forwarded = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = forwarded.clone();
         d.forward_with(Arc::new(move |e: &Arc<CloudEvent>| seen.lock().unwrap().push(e.id().to_string())));
