@@ -28,10 +28,10 @@ use crate::{
         metrics::Outcome,
         request_log::LogEntry,
         route::Match,
-        trace::{self, TraceContext},
         ProxyRequest,
     },
     server::Peer,
+    telemetry::{self, Kind, TraceContext},
 };
 
 /// Most tokens of one request that are checked (each is a signature check).
@@ -39,7 +39,7 @@ const MAX_TOKENS: usize = 32;
 
 /// The fallback of the public port.
 pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     // RIG's pipeline turns HEAD into GET before routing; the server drops the body.
     let method = if parts.method == Method::HEAD { Method::GET } else { parts.method.clone() };
     let routes = app.proxy.store.routes();
@@ -59,17 +59,24 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
         cors(&app, &mut r, "content-type");
         return r;
     }
-    let peer = parts.extensions.get::<Peer>().copied();
-    // What the client addressed, before add_headers may change `host`.
-    let client_host = (endpoint.target != Target::Http).then(|| host_and_port(&parts.headers, &parts.uri, peer));
-    let mut headers = std::mem::take(&mut parts.headers);
+    let mut headers = parts.headers.clone();
     if endpoint.transform_request_headers {
         for (name, value) in &api.add_headers {
             headers.insert(name.clone(), value.clone());
         }
     }
+    let peer = parts.extensions.get::<Peer>().copied();
     let remote_ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.remote.ip());
-    let trace = trace::child_of(&headers);
+    // The proxied request's server span; the backend or the produced event
+    // continues it (RIG replaces the caller's traceparent with its own span's).
+    let mut span = app.tracer.start(format!("proxy {}/{}", api.id, endpoint.id), Kind::Server, telemetry::from_headers(&headers).as_ref());
+    if span.is_recording() {
+        span.set("http.request.method", method.as_str());
+        span.set("url.path", path.to_string());
+        span.set("rig.proxy.target", endpoint.target.name());
+    }
+    let trace = span.context().clone();
+    let traceparent = trace.traceparent();
     if app.proxy.request_log.enabled() {
         app.proxy.request_log.record(&LogEntry {
             endpoint: &endpoint,
@@ -77,7 +84,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
             request_path: path,
             remote_ip,
             target_url: &api.target_url,
-            traceparent: Some(&trace.traceparent),
+            traceparent: Some(&traceparent),
         });
     }
     let body = match body::read(body, app.config.max_body_bytes).await {
@@ -85,7 +92,11 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
         Err(r) => return r,
     };
     let rewritten = rewritten.into_owned();
-    if let Some((host, port)) = client_host {
+    let (method_label, request_path) = (method.as_str().to_string(), path.to_string());
+    let count =
+        |outcome| app.proxy.metrics.count(&method_label, &request_path, Some(endpoint.target), Some(endpoint.response_from), outcome);
+    if endpoint.target != Target::Http {
+        let (host, port) = host_and_port(&parts.headers, &parts.uri, peer);
         let request = ProxyRequest {
             method,
             path: rewritten,
@@ -96,17 +107,22 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
             port,
             scheme: if peer.is_some_and(|p| p.tls) { "https" } else { "http" },
             body,
-            trace: Some(trace.traceparent),
+            trace: Some(traceparent),
+            request_path: request_path.clone(),
         };
-        return app.proxy.publish.handle(&app, &endpoint, request).await;
+        let response = app.proxy.publish.handle(&app, &endpoint, request).await;
+        span.set("http.response.status_code", response.status().as_u16());
+        return response;
     }
     if !forward::forwardable(&method) {
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     }
-    let method_label = method.as_str().to_string();
-    let outgoing = Outgoing { method, path: &rewritten, query, headers: &headers, body, remote_ip, trace: &trace };
+    let client = app.tracer.start("proxy upstream", Kind::Client, Some(&trace));
+    let outgoing = Outgoing { method, path: &rewritten, query, headers: &headers, body, remote_ip, trace: client.context() };
     let (response, outcome) = forward_http(&app, &api, endpoint.response_from, outgoing).await;
-    app.proxy.metrics.count(&method_label, path, Some(Target::Http), Some(endpoint.response_from), outcome);
+    drop(client);
+    span.set("http.response.status_code", response.status().as_u16());
+    count(outcome);
     response
 }
 

@@ -7,7 +7,7 @@
 //! - [`publish`]: the `kafka`, `nats` and `kinesis` targets.
 //! - [`request_log`]: `REQUEST_LOG` sinks.
 //! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
-//! - [`forward`]: the `http` target's upstream request and pooled client; [`trace`]: its trace context.
+//! - [`forward`]: the `http` target's upstream request and pooled client.
 //! - [`metrics`] keeps `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
 //!
@@ -22,7 +22,6 @@ pub mod publish;
 pub mod request_log;
 pub mod route;
 pub mod store;
-pub mod trace;
 pub mod validate;
 
 use std::net::IpAddr;
@@ -39,6 +38,8 @@ pub struct ProxyRequest {
     pub method: http::Method,
     /// The (rewritten) request path.
     pub path: String,
+    /// The path as requested, before rewriting (RIG's `path` metric label).
+    pub request_path: String,
     /// Raw query string.
     pub query: Option<String>,
     pub headers: http::HeaderMap,
@@ -70,11 +71,12 @@ pub struct Proxy {
 impl Proxy {
     /// `node_id` is this node's id, named by every correlation id it issues.
     pub fn new(config: &Config, node_id: u64) -> Self {
+        let publish = Publishers::new(config);
         Proxy {
             store: ApiStore::new(&config.node_name, &config.proxy.apis),
             correlations: Correlations::new(config.node_cookie.as_deref(), node_id),
-            publish: Publishers::new(config),
-            request_log: RequestLog::new(&config.proxy.request_log),
+            request_log: RequestLog::new(&config.proxy.request_log, &publish),
+            publish,
             metrics: ProxyMetrics::default(),
             upstreams: Upstreams::default(),
         }

@@ -1,13 +1,14 @@
 //! `REQUEST_LOG` (rig-spec 6.7): one record per proxied request, after
 //! authentication and before forwarding.
 //!
-//! `console` prints RIG's line to stdout. The `kafka` sink (a CloudEvent to
-//! `KAFKA_LOG_TOPIC`) belongs to the publish targets: it hooks in at
-//! [`RequestLog::record`].
+//! `console` prints RIG's line to stdout. `kafka` produces a CloudEvent 0.2
+//! `com.rig.proxy.api.call` to `KAFKA_LOG_TOPIC` (key `partition`, as RIG) with
+//! the publish targets' producer, in the background: logging never delays or
+//! fails the request (a failed produce is logged and counted).
 
 use std::net::IpAddr;
 
-use super::{api::Endpoint, config::RequestLogConfig};
+use super::{api::Endpoint, config::RequestLogConfig, publish::Publishers};
 
 /// What a request-log record says.
 pub struct LogEntry<'a> {
@@ -24,11 +25,23 @@ pub struct LogEntry<'a> {
 
 pub struct RequestLog {
     config: RequestLogConfig,
+    #[cfg(feature = "kafka")]
+    kafka: Option<kafka::KafkaLog>,
 }
 
 impl RequestLog {
-    pub fn new(config: &RequestLogConfig) -> Self {
-        RequestLog { config: *config }
+    /// The `kafka` sink uses the publish targets' producer (`REQUEST_LOG=kafka`
+    /// without `KAFKA_BROKERS` is refused at start).
+    pub fn new(config: &RequestLogConfig, publish: &Publishers) -> Self {
+        #[cfg(feature = "kafka")]
+        let kafka = config.kafka.then(|| kafka::KafkaLog::new(publish)).flatten();
+        #[cfg(not(feature = "kafka"))]
+        let _ = publish;
+        RequestLog {
+            config: *config,
+            #[cfg(feature = "kafka")]
+            kafka,
+        }
     }
 
     /// True when any sink is on (callers skip building the entry otherwise).
@@ -40,8 +53,70 @@ impl RequestLog {
         if self.config.console {
             println!("{}", console_line(entry));
         }
-        if self.config.kafka {
-            // Hook for the Kafka request-log sink (proxy-publish).
+        #[cfg(feature = "kafka")]
+        if let Some(kafka) = &self.kafka {
+            kafka.record(entry);
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+mod kafka {
+    use std::{sync::Arc, time::SystemTime};
+
+    use serde_json::{json, Map, Value};
+
+    use super::LogEntry;
+    use crate::{
+        hub::frame::{rfc3339_micros, uuid_v4},
+        proxy::publish::{producer::KafkaProducer, Publishers},
+    };
+
+    pub struct KafkaLog {
+        producer: Arc<KafkaProducer>,
+        topic: String,
+        schema: Option<String>,
+    }
+
+    impl KafkaLog {
+        pub fn new(publish: &Publishers) -> Option<KafkaLog> {
+            let (topic, schema) = publish.log_topic();
+            let producer = publish.kafka_producer()?.clone();
+            Some(KafkaLog { producer, topic: topic.to_string(), schema: schema.map(str::to_string) })
+        }
+
+        pub fn record(&self, entry: &LogEntry<'_>) {
+            let avro = self.schema.is_some() && self.producer.avro();
+            let event = event(entry, if avro { "avro/binary" } else { "application/json" });
+            let (producer, topic, schema) = (self.producer.clone(), self.topic.clone(), self.schema.clone());
+            tokio::spawn(async move {
+                // Failures are logged and counted by the producer.
+                let _ = producer.produce_event(&topic, schema.as_deref(), Some(b"partition"), &event).await;
+            });
+        }
+    }
+
+    /// RIG's request-log CloudEvent (rig-spec 6.7).
+    pub fn event(entry: &LogEntry<'_>, contenttype: &str) -> Map<String, Value> {
+        let mut event = json!({
+            "id": uuid_v4(),
+            "time": rfc3339_micros(SystemTime::now()),
+            "source": "/rig",
+            "type": "com.rig.proxy.api.call",
+            "specversion": "0.2",
+            "contenttype": contenttype,
+            "data": {
+                "endpoint": entry.endpoint_json,
+                "request_path": entry.request_path,
+                "remote_ip": entry.remote_ip.to_string(),
+            },
+        });
+        if let Some(tp) = entry.traceparent {
+            event["traceparent"] = Value::String(tp.to_string());
+        }
+        match event {
+            Value::Object(m) => m,
+            _ => unreachable!("built as an object"),
         }
     }
 }

@@ -151,6 +151,18 @@ impl Producer {
         }
     }
 
+    /// Sends one command whose answer is a JSON object; panics on an error.
+    pub async fn query(&mut self, cmd: &Value) -> Value {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        let line = tokio::time::timeout(BROKER_PATIENCE, self.stdout.next_line())
+            .await
+            .expect("client did not answer")
+            .unwrap()
+            .expect("client exited (see its stderr above)");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("client failed on {cmd}: {line}"))
+    }
+
     /// Sends one command that must succeed.
     pub async fn ok(&mut self, cmd: &Value) {
         if let Err(e) = self.send(cmd).await {
