@@ -4,12 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rig::proxy::{
-    correlation::{binary_response, AsyncResponse, Correlations},
-    route::{compile_path_regex, Replacement},
-    store::ApiStore,
-    trace,
-    validate::validate,
+use rig::{
+    proxy::{
+        correlation::{binary_response, AsyncResponse, Correlations},
+        route::{compile_path_regex, Replacement},
+        store::ApiStore,
+        validate::validate,
+    },
+    telemetry::{self, TraceContext},
 };
 
 fuzz_target!(|data: &str| {
@@ -31,5 +33,9 @@ fuzz_target!(|data: &str| {
     if let Ok(v) = http::HeaderValue::from_str(data) {
         headers.insert("traceparent", v);
     }
-    assert_eq!(trace::child_of(&headers).traceparent.len(), 55);
+    if let Some(parent) = telemetry::from_headers(&headers) {
+        // What parses must print back as a valid traceparent of the same trace.
+        let child = parent.child();
+        assert_eq!(TraceContext::parse(&child.traceparent(), None).map(|c| c.trace_id), Some(parent.trace_id));
+    }
 });

@@ -12,6 +12,7 @@ use crate::{
         jwt::JwtConfig,
         privilege::{as_pointer, Privileges},
     },
+    cluster::ClusterConfig,
     hub::SlowPolicy,
     proxy::{config::ProxyConfig, publish::config::PublishConfig},
     source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
@@ -62,8 +63,14 @@ pub const VARS: &[Var] = &[
     rig1("JWT_USER_FIELD", "", "Claim (name or JSON Pointer) naming the user. Set, it turns on the privileged-user rule: extractor fields tied to this claim may only be constrained to the caller's own value unless the caller has a privileged role. Also names users in the presence API (else `sub`)."),
     rig1("JWT_ROLES_FIELD", "roles", "Claim (name or JSON Pointer) holding the caller's roles (a string or a list)."),
     rig1("PRIVILEGED_ROLES", "", "Comma-separated roles that may subscribe to other users' events."),
-    rig("NODE_HOST", "127.0.0.1", "This node's address; the node is named rig@NODE_HOST."),
-    rig("NODE_COOKIE", "", "Cluster secret; also the key that signs connection tokens (random per start if empty)."),
+    rig("NODE_HOST", "127.0.0.1", "This node's address as its peers reach it (an IP or a name); the node is named rig@NODE_HOST."),
+    rig("NODE_COOKIE", "", "Cluster secret: authenticates every gossip datagram and peer link (required in a cluster); also the key that signs connection tokens (random per start if empty)."),
+    rig("DISCOVERY_TYPE", "", "dns: the cluster is every address DNS_NAME resolves to, re-resolved every 5 s. Empty: standalone unless RIG_CLUSTER_PEERS is set."),
+    rig("DNS_NAME", "localhost", "DNS name resolving to every node (e.g. a Kubernetes headless service), with DISCOVERY_TYPE=dns."),
+    ours("RIG_CLUSTER_PEERS", "", "Static peers, host[:port],... (default port RIG_CLUSTER_PORT); non-empty turns the cluster on. Combines with DNS discovery."),
+    ours("RIG_CLUSTER_PORT", "4020", "Cluster port, the same on every node: UDP for gossip (membership, replicated state), TCP for forwarded events."),
+    ours("RIG_CLUSTER_GOSSIP_INTERVAL_MS", "500", "Gossip round period; failure detection and state convergence scale with it."),
+    ours("RIG_CLUSTER_PEER_QUEUE", "10000", "Events queued per peer node; when it is full (slow or unreachable peer) further events are dropped for that peer, counted and logged."),
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
@@ -106,6 +113,21 @@ pub const VARS: &[Var] = &[
     rig("KINESIS_OTP_JAR", "", "Accepted for compatibility; unused (Kinesis is read natively, no Java)."),
     rig("KINESIS_LOG_LEVEL", "INFO", "Accepted for compatibility; unused (use LOG_LEVEL)."),
     ours("RIG_KINESIS_POLL_INTERVAL_MS", "1000", "Pause between Kinesis GetRecords calls per shard."),
+    // Tracing (crates/rig/src/telemetry).
+    ours("OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry: OTLP/HTTP base URL (spans go to <url>/v1/traces, JSON encoding); empty: no OTLP export."),
+    ours("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "OpenTelemetry: full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT."),
+    ours("OTEL_EXPORTER_OTLP_HEADERS", "", "OpenTelemetry: extra export request headers, key=value,..."),
+    ours("OTEL_SERVICE_NAME", "", "OpenTelemetry: service.name of the spans (empty: ZIPKIN_SERVICE_NAME, i.e. rig)."),
+    ours("OTEL_TRACES_SAMPLER", "parentbased_always_on", "OpenTelemetry sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio."),
+    ours("OTEL_TRACES_SAMPLER_ARG", "", "Ratio in [0, 1] for the traceidratio samplers (empty: 1)."),
+    ours("OTEL_BSP_SCHEDULE_DELAY", "5000", "OpenTelemetry: longest time (ms) a finished span waits before its batch is exported."),
+    ours("OTEL_BSP_MAX_QUEUE_SIZE", "2048", "OpenTelemetry: finished spans queued for export; beyond it they are dropped and counted."),
+    ours("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512", "OpenTelemetry: spans per export request."),
+    rig("ZIPKIN_ADDR", "", "Zipkin v2 spans URL (e.g. http://zipkin:9411/api/v2/spans); empty: no Zipkin export."),
+    rig("ZIPKIN_SERVICE_NAME", "rig", "Service name of exported spans."),
+    rig("JAEGER_HOST", "", "RIG's Jaeger agent (UDP) exporter is not supported (Jaeger retired its agent); a warning says so. Use OTEL_EXPORTER_OTLP_ENDPOINT=http://<jaeger>:4318."),
+    rig("JAEGER_PORT", "6831", "Accepted for compatibility; unused (see JAEGER_HOST)."),
+    rig("JAEGER_SERVICE_NAME", "rig", "Accepted for compatibility; unused (see JAEGER_HOST)."),
     ours("RIG_SOURCE_BACKOFF_MAX_MS", "20000", "Longest wait between reconnection attempts to a broker (the first retry is after 100 ms)."),
     // Reverse proxy (crates/rig/src/proxy).
     rig("PROXY_CONFIG_FILE", "", "API definitions loaded at start: a file path or inline JSON, an array of definitions. An invalid one stops the start."),
@@ -188,8 +210,12 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     pub nats: Option<NatsConfig>,
     pub kinesis: Option<KinesisConfig>,
+    /// Span export and sampling.
+    pub tracing: crate::telemetry::TraceConfig,
     pub proxy: ProxyConfig,
     pub publish: PublishConfig,
+    /// Set when this node is part of a cluster (DNS discovery or a peer list).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -255,8 +281,10 @@ impl Config {
         let kafka = crate::source::kafka::config::parse(&mut r, source_backoff_max);
         let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
+        let tracing = crate::telemetry::config::parse(&mut r);
         let proxy = crate::proxy::config::parse(&mut r);
         let publish = crate::proxy::publish::config::parse(&mut r);
+        let cluster = crate::cluster::config::parse(&mut r);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
@@ -318,8 +346,10 @@ impl Config {
             kafka,
             nats,
             kinesis,
+            tracing,
             proxy,
             publish,
+            cluster,
         };
         if r.errors.is_empty() {
             Ok(config)

@@ -98,6 +98,12 @@ async fn metrics_move_with_real_traffic() {
         "rig_consumed_events_forwarded_total{source=\"http\"} 2",
         "rig_distributed_set_items_total{name=\"Elixir.SessionBlacklist\"} 1",
         "rig_distributed_set_items_current{name=\"Elixir.SessionBlacklist\"} 1",
+        "rig_events_by_type_total{type=\"greeting\"} 2",
+        "rig_events_by_type_total{type=\"nobody\"} 1",
+        "rig_deliveries_by_type_total{type=\"greeting\"} 2",
+        "rig_deliveries_by_type_total{type=\"nobody\"} 0",
+        "rig_delivery_latency_seconds_bucket{le=\"+Inf\"} 2",
+        "rig_delivery_latency_seconds_count 2",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }

@@ -26,8 +26,7 @@ pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery,
         Ok(params) => match parse(&params) {
             Err(msg) => json_error(StatusCode::BAD_REQUEST, &msg),
             Ok((session, ttl)) => {
-                app.auth.blacklist.add(&session, ttl);
-                let killed = app.hub.kill_session(&session);
+                let killed = app.blacklist_session(&session, ttl);
                 tracing::info!(session_connections = killed, "Session blacklisted.");
                 created(&format!("{}/{}", uri.path().trim_end_matches('/'), session))
             }

@@ -22,6 +22,7 @@ use crate::{
         jwt::bearer_tokens,
     },
     source::Source,
+    telemetry::{self, Kind},
 };
 
 /// Where the request came in, which decides the checks and headers.
@@ -75,7 +76,16 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
         }
     }
     let event = std::sync::Arc::new(event);
-    app.dispatcher.dispatch(Source::Http, event.clone());
+    if app.tracer.enabled() {
+        // The request's trace if it has one, else the event's own.
+        let parent = telemetry::from_headers(headers).or_else(|| telemetry::from_event(event.value()));
+        let name = if entry == Entry::Public { "POST /_rig/v1/events" } else { "POST /v3/messages" };
+        let mut span = app.tracer.start(name, Kind::Server, parent.as_ref());
+        app.dispatcher.dispatch_in(Source::Http, event.clone(), Some(span.context()));
+        span.set("http.response.status_code", 202u16);
+    } else {
+        app.dispatcher.dispatch(Source::Http, event.clone());
+    }
     accepted(&event)
 }
 

@@ -8,7 +8,7 @@ use axum::{
     Router,
 };
 
-use super::{apis, blacklist, error::json_response, events, inbound, metrics, openapi, presence, responses, status};
+use super::{apis, blacklist, cluster, error::json_response, events, inbound, metrics, openapi, presence, responses, status};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
@@ -30,6 +30,8 @@ pub fn router(app: Shared) -> Router {
         .route("/v3/users/{user}/connections", get(presence::user_connections))
         .route("/v3/sessions/{session}/connections", get(presence::session_connections))
         .route("/v3/sessions/{session}", delete(presence::end_session))
+        .route("/v3/cluster", get(cluster::members))
+        .route("/v3/cluster/state/{namespace}", get(cluster::state))
         .route("/metrics", get(metrics::metrics))
         .route("/status", get(status::page))
         .route("/status.json", get(status::data))

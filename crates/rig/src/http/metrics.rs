@@ -80,14 +80,75 @@ fn render(app: &Shared) -> String {
         s.resumes_outside_window.load(Ordering::Relaxed),
     );
     sources(&mut o, app);
+    event_types(&mut o, app);
+    latency(&mut o, &s.delivery_latency);
     proxy(&mut o, app);
     let set = [("name", "Elixir.SessionBlacklist")];
     o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");
     o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
     o.family("rig_distributed_set_items_current", "gauge", "Session blacklist entries in force (RIG).");
     o.sample("rig_distributed_set_items_current", &set, app.auth.blacklist.current());
+    if let Some(t) = app.tracer.stats() {
+        let families: [(&str, &str, &std::sync::atomic::AtomicU64); 4] = [
+            ("rig_spans_finished_total", "Sampled spans finished.", &t.finished),
+            ("rig_spans_dropped_total", "Finished spans dropped because the export queue was full.", &t.dropped),
+            ("rig_spans_exported_total", "Spans accepted by an exporter endpoint (OTLP or Zipkin).", &t.exported),
+            ("rig_span_export_failures_total", "Export requests that failed (their batch is dropped).", &t.export_failures),
+        ];
+        for (name, help, v) in families {
+            o.single(name, "counter", help, v.load(Ordering::Relaxed));
+        }
+    }
+    cluster(&mut o, app);
     process(&mut o);
     o.0
+}
+
+fn event_types(o: &mut Out, app: &Shared) {
+    let snap = app.dispatcher.types().snapshot();
+    o.family("rig_events_by_type_total", "counter", "Events published per CloudEvent type (past 256 types: `other`).");
+    for (t, events, _) in &snap {
+        o.sample("rig_events_by_type_total", &[("type", t)], events);
+    }
+    o.family("rig_deliveries_by_type_total", "counter", "Frames queued for connections per CloudEvent type.");
+    for (t, _, deliveries) in &snap {
+        o.sample("rig_deliveries_by_type_total", &[("type", t)], deliveries);
+    }
+}
+
+fn latency(o: &mut Out, h: &crate::hub::latency::LatencyHistogram) {
+    let name = "rig_delivery_latency_seconds";
+    o.family(name, "histogram", "Time from an event's publication to its hand-off to a connection's writer.");
+    let snap = h.snapshot();
+    let bucket = format!("{name}_bucket");
+    for (bound, n) in crate::hub::latency::BOUNDS_US.iter().zip(&snap.cumulative) {
+        o.sample(&bucket, &[("le", &format!("{}", *bound as f64 / 1e6))], n);
+    }
+    o.sample(&bucket, &[("le", "+Inf")], snap.count);
+    o.sample(&format!("{name}_sum"), &[], snap.sum_seconds);
+    o.sample(&format!("{name}_count"), &[], snap.count);
+}
+
+fn cluster(o: &mut Out, app: &Shared) {
+    let Some(c) = &app.cluster else {
+        o.single("rig_cluster_nodes", "gauge", "Live cluster nodes, this one included (1: standalone).", 1);
+        return;
+    };
+    let s = c.stats();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    o.single("rig_cluster_nodes", "gauge", "Live cluster nodes, this one included (1: standalone).", get(&s.nodes));
+    o.single("rig_cluster_membership_changes_total", "counter", "Nodes seen joining or leaving.", get(&s.membership_changes));
+    o.single("rig_cluster_events_forwarded_total", "counter", "Events sent to peers (one per event per peer).", get(&s.events_forwarded));
+    o.single(
+        "rig_cluster_events_dropped_total",
+        "counter",
+        "Events a peer did not get: its queue was full or its link failed.",
+        get(&s.events_dropped),
+    );
+    o.single("rig_cluster_events_received_total", "counter", "Events received from peers.", get(&s.events_received));
+    o.family("rig_cluster_rejected_total", "counter", "Cluster traffic refused for lacking a valid NODE_COOKIE proof.");
+    o.sample("rig_cluster_rejected_total", &[("channel", "gossip")], get(&s.gossip_rejected));
+    o.sample("rig_cluster_rejected_total", &[("channel", "peer")], get(&s.peer_rejected));
 }
 
 fn sources(o: &mut Out, app: &Shared) {

@@ -4,6 +4,7 @@
 pub mod apis;
 pub mod blacklist;
 pub mod body;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod inbound;

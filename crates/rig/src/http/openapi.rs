@@ -33,6 +33,8 @@ mod tests {
             "/v3/users/{user}/connections",
             "/v3/sessions/{session}/connections",
             "/v3/sessions/{session}",
+            "/v3/cluster",
+            "/v3/cluster/state/{namespace}",
         ] {
             assert!(paths.contains_key(p), "{p} missing from docs/openapi.json");
         }

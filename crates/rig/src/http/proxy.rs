@@ -28,10 +28,10 @@ use crate::{
         metrics::Outcome,
         request_log::LogEntry,
         route::Match,
-        trace::{self, TraceContext},
         ProxyRequest,
     },
     server::Peer,
+    telemetry::{self, Kind, TraceContext},
 };
 
 /// Most tokens of one request that are checked (each is a signature check).
@@ -67,7 +67,16 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
     }
     let peer = parts.extensions.get::<Peer>().copied();
     let remote_ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.remote.ip());
-    let trace = trace::child_of(&headers);
+    // The proxied request's server span; the backend or the produced event
+    // continues it (RIG replaces the caller's traceparent with its own span's).
+    let mut span = app.tracer.start(format!("proxy {}/{}", api.id, endpoint.id), Kind::Server, telemetry::from_headers(&headers).as_ref());
+    if span.is_recording() {
+        span.set("http.request.method", method.as_str());
+        span.set("url.path", path.to_string());
+        span.set("rig.proxy.target", endpoint.target.name());
+    }
+    let trace = span.context().clone();
+    let traceparent = trace.traceparent();
     if app.proxy.request_log.enabled() {
         app.proxy.request_log.record(&LogEntry {
             endpoint: &endpoint,
@@ -75,7 +84,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
             request_path: path,
             remote_ip,
             target_url: &api.target_url,
-            traceparent: Some(&trace.traceparent),
+            traceparent: Some(&traceparent),
         });
     }
     let body = match body::read(body, app.config.max_body_bytes).await {
@@ -98,16 +107,21 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
             port,
             scheme: if peer.is_some_and(|p| p.tls) { "https" } else { "http" },
             body,
-            trace: Some(trace.traceparent),
+            trace: Some(traceparent),
             request_path: request_path.clone(),
         };
-        return app.proxy.publish.handle(&app, &endpoint, request).await;
+        let response = app.proxy.publish.handle(&app, &endpoint, request).await;
+        span.set("http.response.status_code", response.status().as_u16());
+        return response;
     }
     if !forward::forwardable(&method) {
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     }
-    let outgoing = Outgoing { method, path: &rewritten, query, headers: &headers, body, remote_ip, trace: &trace };
+    let client = app.tracer.start("proxy upstream", Kind::Client, Some(&trace));
+    let outgoing = Outgoing { method, path: &rewritten, query, headers: &headers, body, remote_ip, trace: client.context() };
     let (response, outcome) = forward_http(&app, &api, endpoint.response_from, outgoing).await;
+    drop(client);
+    span.set("http.response.status_code", response.status().as_u16());
     count(outcome);
     response
 }

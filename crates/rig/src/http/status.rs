@@ -34,8 +34,10 @@ pub async fn data(State(app): State<Shared>) -> Response {
         .into_iter()
         .map(|(name, st)| json!({"source": name, "connected": st.connected, "last_error": st.last_error}))
         .collect();
+    let cluster = app.cluster.as_ref().map(|c| json!({"me": c.me(), "peers": c.peers()}));
     let body = json!({
         "node": app.config.node_name,
+        "cluster": cluster,
         "connections": {"sse": sse, "ws": ws, "longpolling": lp},
         "online_users": app.hub.users().len(),
         "subscriptions": app.hub.subscription_rows(),

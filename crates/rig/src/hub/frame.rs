@@ -1,6 +1,6 @@
 //! An event encoded once for every transport, and the events RIG itself emits.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,18 +20,21 @@ pub struct Frame {
     pub sse: Bytes,
     /// The event JSON as a WebSocket text payload.
     pub ws: Utf8Bytes,
+    /// When a published event was encoded (the delivery-latency clock starts);
+    /// `None` for RIG's own events.
+    pub published: Option<Instant>,
 }
 
 impl Frame {
     /// Encodes a validated event; its SSE frame carries `id: <event id>` so a
     /// browser's `EventSource` hands it back as `Last-Event-ID` on reconnect.
     pub fn from_event(event: &CloudEvent) -> Frame {
-        Frame::encode(event.id(), event.event_type(), event.json().clone(), Some(event.id()))
+        Frame { published: Some(Instant::now()), ..Frame::encode(event.id(), event.event_type(), event.json().clone(), Some(event.id())) }
     }
 
     fn encode(id: &str, event_type: &str, json: Bytes, sse_id: Option<&str>) -> Frame {
         let ws = Utf8Bytes::try_from(json.clone()).expect("event JSON was parsed from UTF-8 or serialised by us");
-        Frame { id: id.into(), sse: sse_frame(event_type, sse_id, &json), json, ws }
+        Frame { id: id.into(), sse: sse_frame(event_type, sse_id, &json), json, ws, published: None }
     }
 
     /// A RIG-generated CloudEvent 0.2 (`rig.connection.create`, ...); `data`

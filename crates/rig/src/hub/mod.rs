@@ -8,6 +8,7 @@
 //! connection or delivered to it live, never both and never neither.
 
 pub mod frame;
+pub mod latency;
 pub mod lp_buffer;
 pub mod outbox;
 pub mod window;
@@ -88,6 +89,8 @@ pub struct HubStats {
     pub slow_disconnects: AtomicU64,
     pub frames_replayed: AtomicU64,
     pub resumes_outside_window: AtomicU64,
+    /// Publication to hand-off to a connection's writer.
+    pub delivery_latency: latency::LatencyHistogram,
 }
 
 /// The registry of this node's connections.

@@ -22,7 +22,8 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 
-use super::{api::Upstream, trace::TraceContext};
+use super::api::Upstream;
+use crate::telemetry::TraceContext;
 
 /// Connection set-up limit (RIG's HTTP client default is about 8 s).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
@@ -134,11 +135,11 @@ pub fn upstream_headers(client: &HeaderMap, upstream: &Upstream, hop: &Hop<'_>) 
     if let Ok(forwarded) = HeaderValue::from_str(&format!("for={};by={}", forwarded_node(hop.client_ip), hop.by)) {
         out.insert(HeaderName::from_static("forwarded"), forwarded);
     }
-    if let Ok(tp) = HeaderValue::from_str(&hop.trace.traceparent) {
+    if let Ok(tp) = HeaderValue::from_str(&hop.trace.traceparent()) {
         out.insert(HeaderName::from_static("traceparent"), tp);
     }
-    if let Some(ts) = &hop.trace.tracestate {
-        out.insert(HeaderName::from_static("tracestate"), ts.clone());
+    if let Some(ts) = hop.trace.tracestate.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        out.insert(HeaderName::from_static("tracestate"), ts);
     }
     out
 }
@@ -264,7 +265,7 @@ mod tests {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         h.append("accept", HeaderValue::from_static("b"));
-        let trace = TraceContext { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(), tracestate: None };
+        let trace = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None).unwrap();
         let out = upstream_headers(&h, &upstream(), &Hop { client_ip: "10.0.0.1".parse().unwrap(), by: "127.0.0.1", trace: &trace });
         let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
         for gone in ["connection", "x-private", "keep-alive", "upgrade", "transfer-encoding", "content-length"] {
@@ -272,7 +273,7 @@ mod tests {
         }
         assert_eq!(out["host"], "backend:8080");
         assert_eq!(out["forwarded"], "for=10.0.0.1;by=127.0.0.1");
-        assert_eq!(out["traceparent"], trace.traceparent.as_str());
+        assert_eq!(out["traceparent"], trace.traceparent().as_str());
         assert_eq!(out.get_all("accept").iter().count(), 2);
         assert_eq!(forwarded_node("::1".parse().unwrap()), "\"[::1]\"");
         assert_eq!(forwarded_node("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.3");

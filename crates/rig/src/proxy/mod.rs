@@ -7,7 +7,7 @@
 //! - [`publish`]: the `kafka`, `nats` and `kinesis` targets.
 //! - [`request_log`]: `REQUEST_LOG` sinks.
 //! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
-//! - [`forward`]: the `http` target's upstream request and pooled client; [`trace`]: its trace context.
+//! - [`forward`]: the `http` target's upstream request and pooled client.
 //! - [`metrics`] keeps `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
 //!
@@ -22,7 +22,6 @@ pub mod publish;
 pub mod request_log;
 pub mod route;
 pub mod store;
-pub mod trace;
 pub mod validate;
 
 use std::net::IpAddr;

@@ -13,6 +13,7 @@ pub mod health;
 pub mod kafka;
 pub mod kinesis;
 pub mod nats;
+pub mod types;
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -23,7 +24,10 @@ use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
 pub use self::health::{Component, Health, SourceState};
-use crate::hub::Hub;
+use crate::{
+    hub::Hub,
+    telemetry::{self, Kind, TraceContext, Tracer},
+};
 
 /// Where an event entered the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,28 +63,82 @@ pub struct SourceCounters {
     pub forwarded: AtomicU64,
 }
 
+/// Hands an event to the other nodes of a cluster (must not block).
+pub type Forward = Arc<dyn Fn(&Arc<CloudEvent>) + Send + Sync>;
+
 /// The single entry point for events; cheap to clone into every source task.
 #[derive(Clone)]
 pub struct Dispatcher {
     hub: Arc<Hub>,
     health: Arc<Health>,
     counters: Arc<[SourceCounters; 4]>,
+    types: Arc<types::TypeCounters>,
+    tracer: Tracer,
+    forward: Option<Forward>,
 }
 
 impl Dispatcher {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()) }
+    pub fn new(hub: Arc<Hub>, tracer: Tracer) -> Self {
+        Dispatcher {
+            hub,
+            health: Arc::new(Health::default()),
+            counters: Arc::new(Default::default()),
+            types: Default::default(),
+            tracer,
+            forward: None,
+        }
     }
 
-    /// Fans `event` out to matching connections; returns how many got it.
+    /// In a cluster: events read once per cluster also go to the other nodes.
+    pub fn forward_with(&mut self, forward: Forward) {
+        self.forward = Some(forward);
+    }
+
+    /// Fans `event` out to matching connections (and, in a cluster, to the
+    /// other nodes); returns how many connections here got it. The span it
+    /// records continues the event's own trace (its `traceparent`).
     pub fn dispatch(&self, source: Source, event: impl Into<Arc<CloudEvent>>) -> usize {
+        self.dispatch_in(source, event, None)
+    }
+
+    /// As [`Dispatcher::dispatch`], inside the trace `parent` (e.g. the HTTP
+    /// request that brought the event) instead of the event's own.
+    pub fn dispatch_in(&self, source: Source, event: impl Into<Arc<CloudEvent>>, parent: Option<&TraceContext>) -> usize {
+        let event = event.into();
         let c = self.counters(source);
         c.consumed.fetch_add(1, Ordering::Relaxed);
-        let n = self.hub.publish(event);
+        let mut span = self.tracer.enabled().then(|| {
+            let own = parent.is_none().then(|| telemetry::from_event(event.value())).flatten();
+            let kind = if source == Source::Http { Kind::Internal } else { Kind::Consumer };
+            let mut span = self.tracer.start("rig.dispatch", kind, parent.or(own.as_ref()));
+            if span.is_recording() {
+                span.set("rig.source", source.name());
+                span.set("cloudevents.event_id", event.id());
+                span.set("cloudevents.event_type", event.event_type());
+            }
+            span
+        });
+        // Every node reads every Kinesis shard itself (no lease table), so
+        // forwarding Kinesis events would deliver each of them once per node.
+        if source != Source::Kinesis {
+            if let Some(forward) = &self.forward {
+                forward(&event);
+            }
+        }
+        let n = self.hub.publish(event.clone());
+        self.types.record(event.event_type(), n);
         if n > 0 {
             c.forwarded.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(span) = &mut span {
+            span.set("rig.recipients", n);
+        }
         n
+    }
+
+    /// Starts spans for the sources (e.g. Kinesis, whose events carry RIG's span).
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
     }
 
     /// Counts a message from `source` that could not be delivered (already logged by the caller).
@@ -92,6 +150,11 @@ impl Dispatcher {
 
     pub fn counters(&self, source: Source) -> &SourceCounters {
         &self.counters[source as usize]
+    }
+
+    /// Events and deliveries per event type.
+    pub fn types(&self) -> &types::TypeCounters {
+        &self.types
     }
 
     /// Connection state of the broker sources.
@@ -119,4 +182,22 @@ pub fn start(config: &crate::config::Config, dispatcher: &Dispatcher) -> Vec<Joi
         tasks.extend(kinesis::start(k.clone(), dispatcher.clone()));
     }
     tasks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_to_the_cluster_except_kinesis_ones() {
+        let mut d = Dispatcher::new(Arc::new(Hub::new(Default::default())), Tracer::disabled());
+        let forwarded = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = forwarded.clone();
+        d.forward_with(Arc::new(move |e: &Arc<CloudEvent>| seen.lock().unwrap().push(e.id().to_string())));
+        for (source, id) in [(Source::Http, "h"), (Source::Kafka, "k"), (Source::Nats, "n"), (Source::Kinesis, "x")] {
+            let e = CloudEvent::parse(bytes::Bytes::from(format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#))).unwrap();
+            d.dispatch(source, e);
+        }
+        assert_eq!(*forwarded.lock().unwrap(), ["h", "k", "n"], "every node reads every Kinesis shard itself");
+    }
 }

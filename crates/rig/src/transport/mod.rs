@@ -55,6 +55,22 @@ impl ConnGuard {
     pub fn new(app: &Shared, id: ConnId) -> Self {
         ConnGuard { app: Arc::clone(app), id }
     }
+
+    /// Records the delivery latency of frames handed to the writer at `now`.
+    pub fn handed_over<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) {
+        handed_over(&self.app, frames);
+    }
+}
+
+/// Records the delivery latency of event frames a writer has just taken.
+pub fn handed_over<'a>(app: &Shared, frames: impl IntoIterator<Item = &'a Frame>) {
+    let mut now = None;
+    for f in frames {
+        if let Some(published) = f.published {
+            let now = *now.get_or_insert_with(std::time::Instant::now);
+            app.hub.stats.delivery_latency.observe(now.saturating_duration_since(published));
+        }
+    }
 }
 
 impl Drop for ConnGuard {

@@ -56,7 +56,7 @@ struct Writer {
     heartbeat: tokio::time::Interval,
     items: Vec<Item>,
     closing: bool,
-    _guard: ConnGuard,
+    guard: ConnGuard,
 }
 
 /// The body stream: queued frames (batched into one chunk), heartbeats when
@@ -64,7 +64,7 @@ struct Writer {
 fn frames(outbox: Arc<Outbox>, guard: ConnGuard, every: Duration) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let writer = Writer { outbox, heartbeat, items: Vec::new(), closing: false, _guard: guard };
+    let writer = Writer { outbox, heartbeat, items: Vec::new(), closing: false, guard };
     futures_util::stream::unfold(writer, |mut w| async move {
         if w.closing {
             return None;
@@ -89,7 +89,10 @@ impl Writer {
                 self.closing = true;
             }
             match (item, &mut chunks) {
-                (Item::Frame(f), c) => c.push(f.sse.clone()),
+                (Item::Frame(f), c) => {
+                    self.guard.handed_over([&*f]);
+                    c.push(f.sse.clone())
+                }
                 (other, c) => c.extend(notice_frame(&other).map(|f| f.sse)),
             }
             if self.closing {

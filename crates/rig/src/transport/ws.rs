@@ -96,7 +96,7 @@ async fn close_with(socket: WebSocket, reason: CloseReason) {
 }
 
 async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
-    let (outbox, _guard) = open_stream(&app, Transport::Ws, accepted);
+    let (outbox, guard) = open_stream(&app, Transport::Ws, accepted);
     let mut items = Vec::new();
     let every = app.config.heartbeat_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -106,7 +106,10 @@ async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
             _ = outbox.recv(&mut items) => {
                 for item in items.drain(..) {
                     let frame = match item {
-                        Item::Frame(f) => f,
+                        Item::Frame(f) => {
+                            guard.handed_over([&*f]);
+                            f
+                        }
                         Item::Close(reason) => return close_with(socket, reason).await,
                         missed => Arc::new(notice_frame(&missed).expect("a missed notice renders")),
                     };

@@ -278,8 +278,9 @@ pub(crate) fn enrich(event: &mut Map<String, Value>, request: &ProxyRequest, cor
     let context = trace.then(|| match &request.trace {
         Some(traceparent) => (traceparent.clone(), request.headers.get("tracestate").and_then(|v| v.to_str().ok()).map(str::to_string)),
         None => {
-            let c = super::trace::child_of(&request.headers);
-            (c.traceparent, c.tracestate.and_then(|v| v.to_str().ok().map(str::to_string)))
+            let parent = crate::telemetry::from_headers(&request.headers);
+            let c = parent.map_or_else(|| crate::telemetry::TraceContext::root(false), |p| p.child());
+            (c.traceparent(), c.tracestate)
         }
     });
     event::enrich(event, &info, context.as_ref().map(|(p, s)| (p.as_str(), s.as_deref())));

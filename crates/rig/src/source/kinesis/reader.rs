@@ -14,7 +14,10 @@ use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
 use super::config::KinesisConfig;
-use crate::source::{backoff::Backoff, Dispatcher, Source};
+use crate::{
+    source::{backoff::Backoff, Dispatcher, Source},
+    telemetry::{self, Kind, TraceContext},
+};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -153,9 +156,19 @@ async fn iterator(client: &Client, config: &KinesisConfig, positions: &Positions
 }
 
 fn handle(data: &[u8], dispatcher: &Dispatcher) {
-    match CloudEvent::parse(bytes::Bytes::copy_from_slice(data)).and_then(|e| with_traceparent(&e)) {
+    let event = match CloudEvent::parse(bytes::Bytes::copy_from_slice(data)) {
+        Ok(e) => e,
+        Err(error) => {
+            tracing::warn!(%error, "Kinesis record is not a CloudEvent; dropped.");
+            dispatcher.reject(Source::Kinesis);
+            return;
+        }
+    };
+    let parent = telemetry::from_event(event.value());
+    let span = dispatcher.tracer().start("kinesis receive", Kind::Consumer, parent.as_ref());
+    match with_traceparent(&event, span.context()) {
         Ok(event) => {
-            dispatcher.dispatch(Source::Kinesis, event);
+            dispatcher.dispatch_in(Source::Kinesis, event, Some(span.context()));
         }
         Err(error) => {
             tracing::warn!(%error, "Kinesis record is not a CloudEvent; dropped.");
@@ -165,19 +178,12 @@ fn handle(data: &[u8], dispatcher: &Dispatcher) {
 }
 
 /// RIG re-serialises Kinesis events with sorted keys, its own `traceparent`
-/// (a child of the event's trace, if it carried one) and no `tracestate`.
-fn with_traceparent(event: &CloudEvent) -> Result<CloudEvent, rig_core::EventError> {
+/// (the span that received the event, in the event's trace if it had one) and
+/// no `tracestate`.
+fn with_traceparent(event: &CloudEvent, span: &TraceContext) -> Result<CloudEvent, rig_core::EventError> {
     let mut value = event.value().clone();
     if let Some(obj) = value.as_object_mut() {
-        let trace_id = obj
-            .get("traceparent")
-            .and_then(|t| t.as_str())
-            .and_then(|t| t.split('-').nth(1))
-            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| format!("{:016x}{:016x}", crate::token::random_u64(), crate::token::random_u64()));
-        let span_id = format!("{:016x}", crate::token::random_u64());
-        obj.insert("traceparent".into(), format!("00-{trace_id}-{span_id}-01").into());
+        obj.insert("traceparent".into(), span.traceparent().into());
         obj.remove("tracestate");
     }
     // serde_json's Map is ordered by key (no `preserve_order`), which sorts them.
@@ -195,7 +201,8 @@ mod tests {
                 "traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#,
         ))
         .unwrap();
-        let out = with_traceparent(&e).unwrap();
+        let parent = telemetry::from_event(e.value()).unwrap();
+        let out = with_traceparent(&e, &parent.child()).unwrap();
         let text = std::str::from_utf8(out.json()).unwrap();
         assert!(
             text.starts_with(r#"{"id":"1","source":"s","specversion":"0.2","traceparent":"00-0af7651916cd43dd8448eb211c80319c-"#),
