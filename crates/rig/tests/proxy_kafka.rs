@@ -375,7 +375,7 @@ async fn a_broker_outage_gives_503_then_producing_recovers() {
     assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
     let error = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
     assert!(error.starts_with("could not produce to Kafka topic rig-test: "), "{error}");
-    let report: Value = serde_json::from_str(&wait_health(&rig, 503).await).unwrap();
+    let report = wait_down(&rig, "kafka-producer").await;
     assert_eq!(report["sources"]["kafka-producer"]["status"], "down", "{report}");
     let m = metrics(&rig).await;
     assert!(sample(&m, r#"rig_produced_events_failed_total{target="kafka",topic="rig-test"}"#) >= 1, "{m}");

@@ -138,7 +138,7 @@ async fn a_server_outage_gives_503_then_publishing_recovers() {
     let rig = gateway(Some(&n.url)).await;
     assert_eq!(wait_health(&rig, 200).await, "OK");
     n.server.stop().await;
-    let report: Value = serde_json::from_str(&wait_health(&rig, 503).await).unwrap();
+    let report = wait_down(&rig, "nats-target").await;
     assert_eq!(report["sources"]["nats-target"]["status"], "down", "{report}");
     let r = rig.http.post(rig.url("/pub")).json(&event("during")).send().await.unwrap();
     assert_eq!(r.status(), 503);

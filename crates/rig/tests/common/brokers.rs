@@ -230,6 +230,26 @@ pub async fn wait_health(rig: &TestRig, status: u16) -> String {
     }
 }
 
+/// Polls the internal `/health` until it reports `name` (an event source or a
+/// proxy broker client) down; returns the report. Other clients of the same
+/// broker may notice the outage first, so the first 503 is not enough.
+pub async fn wait_down(rig: &TestRig, name: &str) -> Value {
+    let deadline = Instant::now() + BROKER_PATIENCE;
+    loop {
+        let r = rig.http.get(rig.api_url("/health")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        if status == 503 {
+            let report: Value = serde_json::from_str(&body).unwrap();
+            if report["sources"][name]["status"] == "down" {
+                return report;
+            }
+        }
+        assert!(Instant::now() < deadline, "/health never reported {name} down (last: {status} {body})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// SSE path subscribed to `types` (warm-up included).
 pub fn sse_subscribed(rig: &TestRig, types: &[&str]) -> String {
     rig.url(&format!("/_rig/v1/connection/sse?subscriptions={}", subscriptions(types)))
