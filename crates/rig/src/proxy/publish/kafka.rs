@@ -1,7 +1,8 @@
 //! Target `kafka` (rig-spec 6.10): the enriched event goes to the endpoint's
 //! topic, keyed by `rig.target_partition`; with `response_from: kafka` the
 //! request then waits for its response from the response consumer
-//! (`PROXY_KAFKA_RESPONSE_TIMEOUT`, then 504 with an empty body).
+//! (`PROXY_KAFKA_RESPONSE_TIMEOUT`, then 504; RIG's body was empty, ours says
+//! why, as for the http target).
 
 use axum::{http::StatusCode, response::Response};
 
@@ -33,8 +34,9 @@ pub async fn handle(call: &Call<'_>, producer: &KafkaProducer, topic: &str, requ
     if call.endpoint.response_from != ResponseFrom::Kafka {
         return call.accepted();
     }
-    match pending.wait(call.app.config.proxy.kafka_response_timeout).await {
+    let wait = call.app.config.proxy.kafka_response_timeout;
+    match pending.wait(wait).await {
         Some(response) => call.relay(response),
-        None => call.timed_out(""),
+        None => call.timed_out(&format!("Gateway timeout: no asynchronous response within {} ms.", wait.as_millis())),
     }
 }

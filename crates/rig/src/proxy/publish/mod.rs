@@ -7,9 +7,10 @@
 //! RIG knows of the request, including a correlation id; then the event is
 //! produced (`202 Accepted.`) or, with `response_from` `kafka` / `nats`, the
 //! response is awaited. Every answer carries RIG's CORS headers
-//! (`content-type,authorization` variant). A target whose broker is not
-//! configured answers 500, one whose broker cannot take the event 503, both
-//! with a JSON reason.
+//! (`content-type,authorization` variant). Errors carry RIG's text, where it
+//! had one, in the project's JSON error body `{"error": ...}` (400s, timeouts);
+//! a target whose broker is not configured answers 500, one whose broker
+//! cannot take the event 503.
 //!
 //! - [`event`]: body rules and enrichment (pure).
 //! - `producer`: the shared Kafka producer (RIG's partitioner, Avro or JSON).
@@ -201,14 +202,18 @@ impl Call<'_> {
     pub fn answer(&self, status: StatusCode, body: impl Into<Body>) -> Response {
         let mut r = Response::new(body.into());
         *r.status_mut() = status;
+        self.cors(&mut r);
+        r
+    }
+
+    fn cors(&self, r: &mut Response) {
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.app.cors_header());
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("*"));
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type,authorization"));
-        r
     }
 
-    /// A text answer (RIG's `Accepted.`, its 400 texts, the NATS timeout).
+    /// A text answer (RIG's `Accepted.`).
     pub fn text(&self, status: StatusCode, text: impl Into<String>) -> Response {
         let mut r = self.answer(status, text.into());
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -223,8 +228,7 @@ impl Call<'_> {
     /// A JSON `{"error": ...}` answer with the CORS headers.
     pub fn error(&self, status: StatusCode, message: &str) -> Response {
         let mut r = json_error(status, message);
-        let cors = self.answer(status, Body::empty());
-        r.headers_mut().extend(cors.headers().iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.cors(&mut r);
         r
     }
 
@@ -233,11 +237,11 @@ impl Call<'_> {
         self.error(StatusCode::INTERNAL_SERVER_ERROR, &format!("target {target} is not available: {variable} is not set"))
     }
 
-    /// The body as an event, or RIG's 400 (counted `bad_request`).
+    /// The body as an event, or a 400 with RIG's text (counted `bad_request`).
     pub fn parse(&self, request: &ProxyRequest) -> Result<Map<String, Value>, Response> {
         event::parse(&request.body, self.endpoint.target).map_err(|text| {
             self.count(Outcome::BadRequest);
-            self.text(StatusCode::BAD_REQUEST, text)
+            self.error(StatusCode::BAD_REQUEST, &text)
         })
     }
 
@@ -251,14 +255,10 @@ impl Call<'_> {
         r
     }
 
-    /// No response in time: 504 (`text` as body).
-    pub fn timed_out(&self, text: &'static str) -> Response {
+    /// No response in time: 504 with `message`.
+    pub fn timed_out(&self, message: &str) -> Response {
         self.count(Outcome::ResponseTimeout);
-        if text.is_empty() {
-            self.answer(StatusCode::GATEWAY_TIMEOUT, Body::empty())
-        } else {
-            self.text(StatusCode::GATEWAY_TIMEOUT, text)
-        }
+        self.error(StatusCode::GATEWAY_TIMEOUT, message)
     }
 }
 
