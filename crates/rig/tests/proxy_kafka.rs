@@ -120,6 +120,12 @@ fn cors_of(r: &reqwest::Response) -> [String; 3] {
 
 const CORS: [&str; 3] = ["*", "*", "content-type,authorization"];
 
+/// The `error` of a JSON error body.
+async fn error_of(r: reqwest::Response) -> String {
+    assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
+    r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn kafka_target_produces_the_enriched_event() {
     let mut k = kafka(&[(TOPIC, 1)]).await;
@@ -136,17 +142,18 @@ async fn kafka_target_produces_the_enriched_event() {
     assert_eq!(cors_of(&r), CORS);
     assert_eq!(r.text().await.unwrap(), "");
 
-    // Not a CloudEvent: RIG's texts with the usage help.
+    // Not a CloudEvent: RIG's texts with the usage help, in the JSON error body.
     let r = rig.http.post(&url).body("{nope").send().await.unwrap();
     assert_eq!(r.status(), 400);
-    let text = r.text().await.unwrap();
+    assert_eq!(cors_of(&r), CORS);
+    let text = error_of(r).await;
     assert!(
         text.starts_with("Bad request: expected a JSON encoded request body.\n\n# Usage\n\nProduce the request to a Kafka topic"),
         "{text}"
     );
     let r = rig.http.post(&url).body(r#"{"cloudEventsVersion":"0.1"}"#).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().starts_with("Bad request: the body does not look like a CloudEvent.\n\n# Usage\n\n"));
+    assert!(error_of(r).await.starts_with("Bad request: the body does not look like a CloudEvent.\n\n# Usage\n\n"));
 
     let sent = event("069711bf", json!({"rig": {"target_partition": "test_key", "stale": true}}));
     let r = rig.http.post(&url).header("traceparent", PARENT).header("x-custom", "yes").json(&sent).send().await.unwrap();
@@ -267,14 +274,14 @@ async fn responses_come_from_the_response_topic() {
     assert_eq!(cors_of(&r), CORS);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"message": "async"}));
 
-    // A bad status code: the message is skipped, the client times out (504, empty).
+    // A bad status code: the message is skipped, the client times out (504).
     let pending = ask(event("q2", json!({})));
     let request = value(&read(&mut k, TOPIC, 1).await[0]);
     k.client.ok(&reply(request["rig"]["correlation"].as_str().unwrap(), "abc201", "never seen")).await;
     let r = pending.await.unwrap();
     assert_eq!(r.status(), 504);
     assert_eq!(cors_of(&r), CORS);
-    assert_eq!(r.text().await.unwrap(), "");
+    assert_eq!(error_of(r).await, "Gateway timeout: no asynchronous response within 4000 ms.");
     let m = metrics(&rig).await;
     assert_eq!(sample(&m, r#"rig_proxy_kafka_responses_total{result="rejected"}"#), 2, "junk probe and abc201: {m}");
     assert_eq!(

@@ -38,7 +38,11 @@ async fn events_are_put_to_the_stream() {
     assert_eq!(r.headers()["access-control-allow-headers"], "content-type,authorization");
     let r = rig.http.post(rig.url("/put")).body("[]").send().await.unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("Produce the request to a Kinesis topic"));
+    let error = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("Bad request: the body does not look like a CloudEvent.\n\n# Usage\n\nProduce the request to a Kinesis topic"),
+        "{error}"
+    );
 
     let keyed = json!({"specversion": "0.2", "type": "t", "source": "/s", "id": "k1", "rig": {"target_partition": "user-7"}});
     let r = rig

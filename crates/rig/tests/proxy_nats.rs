@@ -1,6 +1,6 @@
 //! The proxy's `nats` target against a real nats-server and a real client
 //! (nats-py): publish (202), request/reply (200 with the reply) and its
-//! timeout (504), RIG's 400 texts, and a server outage (503, then recovery).
+//! timeout (504), RIG's 400 texts (in the JSON error body), and a server outage (503, then recovery).
 
 mod common;
 
@@ -102,7 +102,7 @@ async fn publish_and_request_reply() {
         let r = rig.http.post(rig.url(path)).json(&event("t")).send().await.unwrap();
         assert_eq!(r.status(), 504, "{path}");
         assert_eq!(cors_of(&r), CORS);
-        assert_eq!(r.text().await.unwrap(), "Timed out while waiting for the response.");
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "Timed out while waiting for the response."}));
         if path == "/silent" {
             assert!(started.elapsed() >= std::time::Duration::from_millis(900), "waited PROXY_NATS_RESPONSE_TIMEOUT");
         }
@@ -123,12 +123,13 @@ async fn bad_bodies_get_rigs_nats_texts() {
     let r = rig.http.post(rig.url("/pub")).body("not json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(cors_of(&r), CORS);
-    let text = r.text().await.unwrap();
+    let text = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
     assert!(text.starts_with("Bad request: The body is not JSON encoded (expected ident at line 1 column 2).\n\n# Usage\n\n"), "{text}");
     assert!(text.ends_with("Produce the request to a NATS topic and optionally wait for the response.\n\nExpects a JSON encoded CloudEvent in the HTTP body.\n\n"));
     let r = rig.http.post(rig.url("/pub")).json(&json!({"id": 1})).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().starts_with("Bad request: The body is a valid JSON object but does not look like a CloudEvent.\n"));
+    let text = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
+    assert!(text.starts_with("Bad request: The body is a valid JSON object but does not look like a CloudEvent.\n"), "{text}");
 }
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 //! `PROXY_KAFKA_RESPONSE_TOPICS`, in one consumer group shared by every node
 //! (`PROXY_KAFKA_RESPONSE_KAFKA_GROUP_ID`), in the binary format:
 //! header `rig-correlation` (the id the request carried), header
-//! `rig-response-code` (the HTTP status), any other headers (copied to the
-//! client, e.g. `content-type`), value = the response body as is.
+//! `rig-response-code` (the HTTP status), any other end-to-end headers (copied
+//! to the client, e.g. `content-type`), value = the response body as is; read
+//! by the same parser as `POST /v3/responses` (`correlation::binary_response`).
 //!
 //! A message that is not such a response is logged, counted and skipped.
 //!
@@ -22,65 +23,12 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use super::metrics::Responses;
 use crate::{
     app::AppState,
-    proxy::correlation::{AsyncResponse, CorrelationError},
+    proxy::correlation::{binary_response, CorrelationError},
     source::kafka::consumer::MessageHandler,
 };
 
 /// Name in `/health`.
 pub const HEALTH_NAME: &str = "kafka-responses";
-
-/// Why a message is not a response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotAResponse {
-    #[error("header {0} is missing or not text")]
-    MissingHeader(&'static str),
-    #[error("rig-response-code {0:?} is not an HTTP status code")]
-    BadStatus(String),
-}
-
-/// Headers that describe the Kafka message's framing, not the HTTP response.
-const HOP_BY_HOP: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings", "content-length"];
-
-/// Reads a binary-format response: `(correlation id, response)`. Header names
-/// are matched case-insensitively; of repeated headers the last one counts
-/// (as RIG, which turned them into a map).
-pub fn parse(headers: &[(&str, Option<&[u8]>)], value: Option<&[u8]>) -> Result<(String, AsyncResponse), NotAResponse> {
-    let text = |name: &'static str| {
-        headers
-            .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8((*v)?).ok())
-            .ok_or(NotAResponse::MissingHeader(name))
-    };
-    let correlation = text("rig-correlation")?.to_string();
-    let code = text("rig-response-code")?;
-    let status = code
-        .trim()
-        .parse::<u16>()
-        .ok()
-        .and_then(|c| http::StatusCode::from_u16(c).ok())
-        .ok_or_else(|| NotAResponse::BadStatus(code.to_string()))?;
-    let mut extra: Vec<(http::HeaderName, http::HeaderValue)> = Vec::new();
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("rig-correlation") || name.eq_ignore_ascii_case("rig-response-code") {
-            continue;
-        }
-        let parsed = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_bytes(value.unwrap_or_default()));
-        let (Ok(name), Ok(value)) = parsed else {
-            tracing::debug!(header = name, "Kafka response header is not a valid HTTP header; skipped.");
-            continue;
-        };
-        if HOP_BY_HOP.contains(&name.as_str()) {
-            continue;
-        }
-        extra.retain(|(n, _)| *n != name);
-        extra.push((name, value));
-    }
-    let body = bytes::Bytes::copy_from_slice(value.unwrap_or_default());
-    Ok((correlation, AsyncResponse { status, headers: extra, body }))
-}
 
 /// The consumer group's handler: parse, then deliver here or hand to the cluster hook.
 pub struct Deliver {
@@ -90,14 +38,15 @@ pub struct Deliver {
 
 impl MessageHandler for Deliver {
     async fn handle(&self, message: &BorrowedMessage<'_>) {
-        let headers: Vec<(&str, Option<&[u8]>)> =
-            message.headers().map(|hs| hs.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
+        let headers: Vec<(&str, &[u8])> =
+            message.headers().map(|hs| hs.iter().map(|h| (h.key, h.value.unwrap_or_default())).collect()).unwrap_or_default();
         let reject = |error: &dyn std::fmt::Display| {
             tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), %error,
                 "Kafka message is not a proxy response; skipped.");
             self.counts.rejected.fetch_add(1, Ordering::Relaxed);
         };
-        let (correlation, response) = match parse(&headers, message.payload()) {
+        let body = bytes::Bytes::copy_from_slice(message.payload().unwrap_or_default());
+        let (correlation, response) = match binary_response(headers, body) {
             Ok(parsed) => parsed,
             Err(error) => return reject(&error),
         };
@@ -114,42 +63,5 @@ impl MessageHandler for Deliver {
             },
             Err(error) => reject(&error),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binary_format_responses() {
-        let headers: Vec<(&str, Option<&[u8]>)> = vec![
-            ("rig-correlation", Some(b"abc")),
-            ("rig-response-code", Some(b"201")),
-            ("Content-Type", Some(b"application/json;charset=utf-8")),
-            ("x-dup", Some(b"1")),
-            ("x-dup", Some(b"2")),
-            ("content-length", Some(b"999")),
-            ("bad header", Some(b"x")),
-        ];
-        let (id, r) = parse(&headers, Some(br#"{"a":1}"#)).unwrap();
-        assert_eq!((id.as_str(), r.status.as_u16(), &r.body[..]), ("abc", 201, &br#"{"a":1}"#[..]));
-        let names: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
-        assert_eq!(names, [("content-type", "application/json;charset=utf-8"), ("x-dup", "2")]);
-        let (_, empty) = parse(&headers[..2], None).unwrap();
-        assert!(empty.body.is_empty() && empty.headers.is_empty());
-    }
-
-    #[test]
-    fn what_is_not_a_response() {
-        let code = |c: &'static [u8]| vec![("rig-correlation", Some(&b"abc"[..])), ("rig-response-code", Some(c))];
-        assert_eq!(parse(&code(b"abc201"), None).unwrap_err(), NotAResponse::BadStatus("abc201".into()));
-        assert_eq!(parse(&code(b"42"), None).unwrap_err(), NotAResponse::BadStatus("42".into()));
-        assert_eq!(parse(&code(b"201")[1..], None).unwrap_err(), NotAResponse::MissingHeader("rig-correlation"));
-        assert_eq!(parse(&code(b"201")[..1], None).unwrap_err(), NotAResponse::MissingHeader("rig-response-code"));
-        assert_eq!(
-            parse(&[("rig-correlation", None), ("rig-response-code", Some(b"200"))], None).unwrap_err(),
-            NotAResponse::MissingHeader("rig-correlation")
-        );
     }
 }
