@@ -228,6 +228,11 @@ async def main():
     inbound, api = free_port(), free_port()
     env = dict(os.environ, INBOUND_PORT=str(inbound), API_HTTP_PORT=str(api), LOG_LEVEL="warn",
                PROXY_CONFIG_FILE=json.dumps(apis), MAX_CONNECTIONS_PER_MINUTE="1000000")
+    # A long-polling client that goes away leaves its session (and its buffer of
+    # up to RIG_LONGPOLL_BUFFER events) until RIG_LONGPOLL_SESSION_TIMEOUT_MS, an
+    # hour by default: memory is bounded by that, but would only level off after
+    # an hour. A 30 s timeout lets the bound show within the run.
+    env.setdefault("RIG_LONGPOLL_SESSION_TIMEOUT_MS", "30000")
     rig = subprocess.Popen([a.rig], env=env)
     for _ in range(200):
         try:
@@ -278,6 +283,7 @@ async def main():
     flat_fds = end[1] <= samples[0][2] + 2
     lines = [
         f"# Soak run ({a.seconds} s)", "",
+        f"- long-polling session timeout: {env['RIG_LONGPOLL_SESSION_TIMEOUT_MS']} ms",
         f"- traffic: {a.clients} churning clients (SSE/WS/long-polling, 0.5-5 s lives), {a.rate:g} events/s, {a.proxy_rate:g} proxy requests/s",
         f"- totals: {json.dumps(STATS)}; errors by kind: {json.dumps(ERRORS)}", "",
         "| | RSS KiB | open fds |", "|---|---|---|",
