@@ -10,10 +10,12 @@ use tokio::{
 
 use crate::{
     auth::Auth,
+    cluster::{self, Cluster, LocalNode},
     config::Config,
     http::{inbound, internal},
     hub::{ConnId, Hub, Window},
     limit::ConnectionLimit,
+    proxy::Proxy,
     server,
     source::{self, Dispatcher},
     telemetry::Tracer,
@@ -31,9 +33,24 @@ pub struct AppState {
     pub tracer: Tracer,
     /// Taken (and spawned) by [`App::start`].
     export_task: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
+    /// The reverse proxy: API definitions, waiting requests, publish targets.
+    pub proxy: Proxy,
+    /// The other nodes, when this one is part of a cluster.
+    pub cluster: Option<Arc<Cluster>>,
     tokens: TokenCodec,
     node_id: u64,
     cors: HeaderValue,
+}
+
+/// Where a connection token points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTarget {
+    /// One of this node's connections (it may be gone).
+    Here(ConnId),
+    /// A connection held by the node with this id (maybe no longer alive).
+    Node(u64),
+    /// Not a genuine token.
+    Invalid,
 }
 
 /// Cheap-to-clone handle on [`AppState`].
@@ -45,15 +62,18 @@ impl AppState {
         let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
         let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
         let (tracer, export_task) = crate::telemetry::start(&config.tracing);
+        let node_id = random_u64();
         Ok(AppState {
+            proxy: Proxy::new(&config, node_id),
             auth: Auth::new(&config),
             dispatcher: Dispatcher::new(hub.clone(), tracer.clone()),
             tracer,
             export_task: std::sync::Mutex::new(export_task),
             hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
+            cluster: None,
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
-            node_id: random_u64(),
+            node_id,
             cors,
             config,
         })
@@ -66,7 +86,55 @@ impl AppState {
 
     /// The connection a token names, if it is genuine and names one of ours.
     pub fn open_token(&self, token: &str) -> Option<ConnId> {
-        self.tokens.open(token).ok().filter(|ids| ids.node == self.node_id).map(|ids| ids.connection)
+        match self.locate_token(token) {
+            TokenTarget::Here(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Which node holds the connection a token names.
+    pub fn locate_token(&self, token: &str) -> TokenTarget {
+        match self.tokens.open(token) {
+            Ok(ids) if ids.node == self.node_id => TokenTarget::Here(ids.connection),
+            Ok(ids) => TokenTarget::Node(ids.node),
+            Err(_) => TokenTarget::Invalid,
+        }
+    }
+
+    /// The live peer holding the connection `token` names, when the request
+    /// should go there (not when it already was forwarded once).
+    pub fn holder_elsewhere(&self, token: &str, headers: &axum::http::HeaderMap) -> Option<u64> {
+        let cluster = self.cluster.as_ref()?;
+        match self.locate_token(token) {
+            TokenTarget::Node(node) if !cluster::forward::was_forwarded(headers) => cluster.node(node).map(|n| n.id),
+            _ => None,
+        }
+    }
+
+    /// The id this node puts in its connection tokens.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// Blacklists `session` on every node: refuses its tokens and closes its
+    /// connections here now, elsewhere as soon as the entry arrives. Returns
+    /// how many connections were closed here.
+    pub fn blacklist_session(&self, session: &str, ttl: Duration) -> usize {
+        let until = self.auth.blacklist.add(session, ttl);
+        let killed = self.hub.kill_session(session);
+        if let Some(c) = &self.cluster {
+            c.replicate(cluster::BLACKLIST, session, serde_json::Value::Null, Some(until));
+        }
+        killed
+    }
+
+    /// Closes `session`'s connections on every node, without blacklisting it.
+    /// Returns how many were closed here.
+    pub fn end_session(&self, session: &str) -> usize {
+        if let Some(c) = &self.cluster {
+            c.kill_session(session);
+        }
+        self.hub.kill_session(session)
     }
 
     /// `access-control-allow-origin` value (`CORS`).
@@ -92,11 +160,22 @@ impl App {
     /// Binds both ports and starts serving. Port 0 picks a free port; the
     /// chosen addresses are in the result.
     pub async fn start(config: Config) -> io::Result<RunningApp> {
-        let state: Shared = Arc::new(AppState::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?);
+        let mut state = AppState::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let c = &state.config;
         let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_port))?;
         let api = listen(SocketAddr::new(c.bind_address, c.api_port))?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
+        if let Some(cc) = c.cluster.clone() {
+            let local =
+                LocalNode { id: state.node_id, bind: c.bind_address, inbound: inbound_addr, api: api_addr, longpoll_wait: c.longpoll_wait };
+            let cluster =
+                Cluster::start(&cc, local, state.hub.clone()).await.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let peers = cluster.clone();
+            state.dispatcher.forward_with(Arc::new(move |event| peers.forward_event(event)));
+            state.cluster = Some(cluster);
+        }
+        let state: Shared = Arc::new(state);
+        let c = &state.config;
         let mut tasks = vec![
             serve(inbound, inbound::router(state.clone()), None),
             serve(api, internal::router(state.clone()), None),
@@ -119,10 +198,16 @@ impl App {
             tasks.insert(2, serve(inbound, inbound::router(state.clone()), Some(tls.clone())));
             tasks.insert(3, serve(api, internal::router(state.clone()), Some(tls.clone())));
         }
+        if let Some(cluster) = &state.cluster {
+            tasks.push(tokio::spawn(follow_blacklist(state.clone(), cluster.clone())));
+            tasks.push(tokio::spawn(replicate_apis(state.clone(), cluster.clone())));
+            state.proxy.publish.set_foreign_responses(Arc::new(ResponsesToOwner(Arc::downgrade(&state))));
+        }
         tasks.extend(source::start(&state.config, &state.dispatcher));
         if let Some(export) = crate::hub::lock(&state.export_task).take() {
             tasks.push(tokio::spawn(export));
         }
+        tasks.extend(state.proxy.publish.start(&state));
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
         Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, tasks })
     }
@@ -153,6 +238,83 @@ async fn expire_longpoll_sessions(state: Shared) {
         let n = state.hub.expire_lp_sessions(timeout);
         if n > 0 {
             tracing::debug!(expired = n, "Long-polling sessions expired.");
+        }
+    }
+}
+
+/// Applies blacklist entries learned from peers: their tokens are refused
+/// and their connections here closed.
+async fn follow_blacklist(state: Shared, cluster: Arc<Cluster>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let apply = |e: &cluster::Entry| {
+        let Some(until) = e.expires_at else { return };
+        state.auth.blacklist.add_until(&e.key, cluster::replicated::from_ms(until));
+        let killed = state.hub.kill_session(&e.key);
+        if killed > 0 {
+            tracing::info!(session_connections = killed, origin = %e.origin, "Session blacklisted on another node.");
+        }
+    };
+    let (current, mut updates) = cluster.watch(cluster::BLACKLIST);
+    current.iter().for_each(apply);
+    loop {
+        match updates.recv().await {
+            Ok(e) => apply(&e),
+            Err(RecvError::Lagged(_)) => cluster.entries(cluster::BLACKLIST).iter().for_each(apply),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Kafka proxy responses consumed here for a request waiting on another node
+/// go to that node.
+struct ResponsesToOwner(std::sync::Weak<AppState>);
+
+impl crate::proxy::publish::ForeignResponses for ResponsesToOwner {
+    fn forward(&self, node: u64, correlation: &str, response: crate::proxy::correlation::AsyncResponse) {
+        let Some(app) = self.0.upgrade() else { return };
+        let id = correlation.to_string();
+        tokio::spawn(async move {
+            if crate::http::responses::forward_to_owner(&app, node, &id, &response).await.is_none() {
+                tracing::warn!(node = format!("{node:x}"), "A Kafka proxy response could not be handed to the node waiting for it.");
+            }
+        });
+    }
+}
+
+/// Keeps the proxy's API definitions the same on every node: local changes
+/// (file config at start, `/v3/apis` calls) go out, peers' come in. Of two
+/// versions the higher `ref_number` wins, then the later write, so a restarted
+/// node's file config (ref 0) never undoes a runtime change (rig-spec 10.2).
+async fn replicate_apis(state: Shared, cluster: Arc<Cluster>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let store = &state.proxy.store;
+    let publish = |def: serde_json::Value| {
+        let Some(id) = def.get("id").and_then(|v| v.as_str()).map(str::to_string) else { return };
+        let version = def.get("ref_number").and_then(|v| v.as_u64()).unwrap_or(0);
+        cluster.replicate_versioned(cluster::APIS, &id, def, version);
+    };
+    let mut local = store.subscribe();
+    let (current, mut remote) = cluster.watch(cluster::APIS);
+    for e in current {
+        store.apply_remote(e.value);
+    }
+    store.all().into_iter().for_each(publish);
+    loop {
+        tokio::select! {
+            change = local.recv() => match change {
+                Ok(def) => publish(def),
+                Err(RecvError::Lagged(_)) => store.all().into_iter().for_each(publish),
+                Err(RecvError::Closed) => return,
+            },
+            entry = remote.recv() => match entry {
+                Ok(e) => {
+                    store.apply_remote(e.value);
+                }
+                Err(RecvError::Lagged(_)) => cluster.entries(cluster::APIS).into_iter().for_each(|e| {
+                    store.apply_remote(e.value);
+                }),
+                Err(RecvError::Closed) => return,
+            },
         }
     }
 }

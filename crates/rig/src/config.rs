@@ -12,7 +12,9 @@ use crate::{
         jwt::JwtConfig,
         privilege::{as_pointer, Privileges},
     },
+    cluster::ClusterConfig,
     hub::SlowPolicy,
+    proxy::{config::ProxyConfig, publish::config::PublishConfig},
     source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
 };
 
@@ -61,8 +63,14 @@ pub const VARS: &[Var] = &[
     rig1("JWT_USER_FIELD", "", "Claim (name or JSON Pointer) naming the user. Set, it turns on the privileged-user rule: extractor fields tied to this claim may only be constrained to the caller's own value unless the caller has a privileged role. Also names users in the presence API (else `sub`)."),
     rig1("JWT_ROLES_FIELD", "roles", "Claim (name or JSON Pointer) holding the caller's roles (a string or a list)."),
     rig1("PRIVILEGED_ROLES", "", "Comma-separated roles that may subscribe to other users' events."),
-    rig("NODE_HOST", "127.0.0.1", "This node's address; the node is named rig@NODE_HOST."),
-    rig("NODE_COOKIE", "", "Cluster secret; also the key that signs connection tokens (random per start if empty)."),
+    rig("NODE_HOST", "127.0.0.1", "This node's address as its peers reach it (an IP or a name); the node is named rig@NODE_HOST."),
+    rig("NODE_COOKIE", "", "Cluster secret: authenticates every gossip datagram and peer link (required in a cluster); also the key that signs connection tokens (random per start if empty)."),
+    rig("DISCOVERY_TYPE", "", "dns: the cluster is every address DNS_NAME resolves to, re-resolved every 5 s. Empty: standalone unless RIG_CLUSTER_PEERS is set."),
+    rig("DNS_NAME", "localhost", "DNS name resolving to every node (e.g. a Kubernetes headless service), with DISCOVERY_TYPE=dns."),
+    ours("RIG_CLUSTER_PEERS", "", "Static peers, host[:port],... (default port RIG_CLUSTER_PORT); non-empty turns the cluster on. Combines with DNS discovery."),
+    ours("RIG_CLUSTER_PORT", "4020", "Cluster port, the same on every node: UDP for gossip (membership, replicated state), TCP for forwarded events."),
+    ours("RIG_CLUSTER_GOSSIP_INTERVAL_MS", "500", "Gossip round period; failure detection and state convergence scale with it."),
+    ours("RIG_CLUSTER_PEER_QUEUE", "10000", "Events queued per peer node; when it is full (slow or unreachable peer) further events are dropped for that peer, counted and logged."),
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
@@ -83,7 +91,7 @@ pub const VARS: &[Var] = &[
     rig("KAFKA_SOURCE_TOPICS", "rig", "Kafka topics whose CloudEvents are delivered to frontends."),
     rig("KAFKATOFILTER_KAFKA_GROUP_ID", "rig-kafka-to-filter", "Kafka consumer group; the same on every node, so each message is read once per cluster."),
     rig("KAFKA_RESTART_DELAY_MS", "", "Longest wait between Kafka reconnection attempts (empty: RIG_SOURCE_BACKOFF_MAX_MS)."),
-    rig("KAFKA_SERIALIZER", "", "avro: produce Avro (consuming decodes Avro values whenever they are in the wire format)."),
+    rig("KAFKA_SERIALIZER", "", "avro: the kafka target and the request log produce binary-mode Avro with the endpoint's schema subject (needs KAFKA_SCHEMA_REGISTRY_HOST). Consuming decodes Avro whenever a value is in the wire format."),
     rig("KAFKA_SCHEMA_REGISTRY_HOST", "", "Confluent-compatible schema registry, host:port or URL; schemas are fetched by id and cached."),
     rig("KAFKA_SSL_ENABLED", "false", "TLS to the Kafka brokers, with the KAFKA_SSL_* files (relative paths start at the working directory)."),
     rig("KAFKA_SSL_CA_CERTFILE", "ca.crt.pem", "CA certificate PEM for Kafka TLS (empty: system roots)."),
@@ -91,7 +99,7 @@ pub const VARS: &[Var] = &[
     rig("KAFKA_SSL_KEYFILE", "client.key.pem", "Client private key PEM for Kafka TLS, may be encrypted (empty: none)."),
     rig("KAFKA_SSL_KEYFILE_PASS", "", "Passphrase of an encrypted KAFKA_SSL_KEYFILE."),
     rig("KAFKA_SASL", "", "SASL credentials: plain:<user>:<password>, scram_sha_256:<user>:<password> or scram_sha_512:<user>:<password>."),
-    ours("RIG_KAFKA_CONFIG", "", "Extra librdkafka consumer properties, key=value,... (e.g. session.timeout.ms=6000)."),
+    ours("RIG_KAFKA_CONFIG", "", "Extra librdkafka properties for every Kafka client (consumers and producer), key=value,... (e.g. session.timeout.ms=6000)."),
     rig("NATS_SERVERS", "", "NATS servers, host:port,...; non-empty enables the NATS consumer."),
     rig("NATS_SOURCE_TOPICS", "rig", "NATS subjects whose CloudEvents are delivered to frontends."),
     rig("NATSTOFILTER_QUEUE_GROUP", "rig-nats-to-filter", "NATS queue group; the same on every node, so each message is read once per cluster."),
@@ -99,7 +107,7 @@ pub const VARS: &[Var] = &[
     rig("KINESIS_STREAM", "RIG-outbound", "Kinesis stream consumed."),
     rig("KINESIS_APP_NAME", "Reactive-Interaction-Gateway", "Kinesis application name (RIG's lease table; logged only: every node reads every shard)."),
     rig("KINESIS_AWS_REGION", "eu-west-1", "AWS region of the Kinesis stream."),
-    rig("KINESIS_ENDPOINT", "", "Custom Kinesis endpoint URL (e.g. a local Kinesis for tests)."),
+    rig("KINESIS_ENDPOINT", "", "Custom Kinesis endpoint URL for the consumer and kinesis targets (e.g. a local Kinesis for tests)."),
     rig("KINESIS_DYNAMODB_ENDPOINT", "", "Accepted for compatibility; unused (no lease table)."),
     rig("KINESIS_CLIENT_JAR", "./kinesis-client/target/rig-kinesis-client-1.0-SNAPSHOT.jar", "Accepted for compatibility; unused (Kinesis is read natively, no Java)."),
     rig("KINESIS_OTP_JAR", "", "Accepted for compatibility; unused (Kinesis is read natively, no Java)."),
@@ -121,6 +129,23 @@ pub const VARS: &[Var] = &[
     rig("JAEGER_PORT", "6831", "Accepted for compatibility; unused (see JAEGER_HOST)."),
     rig("JAEGER_SERVICE_NAME", "rig", "Accepted for compatibility; unused (see JAEGER_HOST)."),
     ours("RIG_SOURCE_BACKOFF_MAX_MS", "20000", "Longest wait between reconnection attempts to a broker (the first retry is after 100 ms)."),
+    // Reverse proxy (crates/rig/src/proxy).
+    rig("PROXY_CONFIG_FILE", "", "API definitions loaded at start: a file path or inline JSON, an array of definitions. An invalid one stops the start."),
+    rig("PROXY_RECV_TIMEOUT", "5000", "Milliseconds an HTTP backend has to answer a proxied request (then 504)."),
+    rig("PROXY_HTTP_ASYNC_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from http_async waits for POST /v3/responses (then 504)."),
+    rig("PROXY_KAFKA_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kafka waits for its Kafka response (then 504)."),
+    rig("PROXY_KINESIS_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kinesis waits (nothing delivers Kinesis responses; then 504)."),
+    rig("REQUEST_LOG", "", "Request-log sinks for proxied requests, comma-separated: console (a line on stdout), kafka (needs KAFKA_BROKERS)."),
+    rig("HOST", "localhost", "This gateway's host name; proxied requests carry forwarded: for=<client>;by=<address HOST resolves to>."),
+    ours("RIG_PUBLIC_APIS_ENDPOINT", "true", "Answer GET /apis on the public port with the active API definitions, as RIG 1.x did (an API endpoint for /apis takes precedence); false keeps them off the public port."),
+    // Publish targets, asynchronous responses, Kafka request log (crates/rig/src/proxy/publish).
+    rig("PROXY_KAFKA_RESPONSE_TOPICS", "rig-proxy-response", "Kafka topics with responses for requests waiting with response_from kafka: headers rig-correlation and rig-response-code (others go to the client), value = body."),
+    rig("PROXY_KAFKA_RESPONSE_KAFKA_GROUP_ID", "rig-proxy-response", "Consumer group of PROXY_KAFKA_RESPONSE_TOPICS; the same on every node."),
+    rig("PROXY_NATS_RESPONSE_TIMEOUT", "60000", "Milliseconds a request to a nats target with response_from nats waits for the reply (then 504)."),
+    rig("PROXY_KINESIS_REQUEST_REGION", "eu-west-1", "AWS region of kinesis targets (credentials from the standard AWS chain, endpoint KINESIS_ENDPOINT if set)."),
+    rig("KAFKA_LOG_TOPIC", "rig-request-log", "Topic of REQUEST_LOG=kafka."),
+    rig("KAFKA_LOG_SCHEMA", "", "Avro subject of request-log records when KAFKA_SERIALIZER=avro (empty: JSON)."),
+    ours("RIG_KAFKA_PRODUCE_TIMEOUT_MS", "5000", "How long producing to Kafka (kafka target, request log) may wait for the broker; then the request fails with 503."),
 ];
 
 /// Where configuration values come from: the process environment or, in tests, a map.
@@ -187,6 +212,10 @@ pub struct Config {
     pub kinesis: Option<KinesisConfig>,
     /// Span export and sampling.
     pub tracing: crate::telemetry::TraceConfig,
+    pub proxy: ProxyConfig,
+    pub publish: PublishConfig,
+    /// Set when this node is part of a cluster (DNS discovery or a peer list).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -253,6 +282,9 @@ impl Config {
         let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
         let tracing = crate::telemetry::config::parse(&mut r);
+        let proxy = crate::proxy::config::parse(&mut r);
+        let publish = crate::proxy::publish::config::parse(&mut r);
+        let cluster = crate::cluster::config::parse(&mut r);
         let config = Config {
             bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
@@ -315,6 +347,9 @@ impl Config {
             nats,
             kinesis,
             tracing,
+            proxy,
+            publish,
+            cluster,
         };
         if r.errors.is_empty() {
             Ok(config)

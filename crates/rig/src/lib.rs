@@ -9,16 +9,20 @@
 //! - [`token`]: signed, routable connection tokens.
 //! - [`limit`]: the per-minute connection limit.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
+//! - [`proxy`]: the reverse proxy / API gateway (API definitions, forwarding, publish targets).
 //! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
 //! - [`telemetry`]: distributed tracing (W3C trace context, OTLP / Zipkin export).
+//! - [`cluster`]: several nodes as one gateway (membership, replicated state, forwarding).
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;
 pub mod limit;
+pub mod proxy;
 pub mod server;
 pub mod source;
 pub mod telemetry;

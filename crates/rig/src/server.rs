@@ -14,7 +14,7 @@ mod head;
 mod response;
 mod rewind;
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::Request,
@@ -46,13 +46,23 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// RIG's limit on one header value.
 pub const MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
 
+/// The connection a request came in on (a request extension): the reverse
+/// proxy needs the client address, the local port and whether TLS was used.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+}
+
 /// Serves `router` on `listener` until the task is dropped; with `tls`, every
 /// connection is TLS and may speak HTTP/2 (ALPN), WebSockets included (RFC 8441).
 pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) {
     let router = router.layer(axum::middleware::from_fn(limit_header_values));
     let acceptor = tls.map(TlsAcceptor::from);
+    let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
-        let (stream, _peer) = match listener.accept().await {
+        let (stream, remote) = match listener.accept().await {
             Ok(s) => s,
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -63,13 +73,14 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls
         };
         // Events are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        let peer = Peer { remote, local, tls: acceptor.is_some() };
         match &acceptor {
             None => {
-                tokio::spawn(serve_plain(stream, router.clone()));
+                tokio::spawn(serve_plain(stream, router.clone(), peer));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                let service = TowerToHyperService::new(router.clone());
+                let service = with_peer(router.clone(), peer);
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
@@ -104,17 +115,17 @@ enum Next1 {
 
 /// One plain-HTTP connection. A stream gets a task of its own, so what lives
 /// on for hours is only the small stream writer.
-async fn serve_plain(stream: TcpStream, router: Router) {
-    match first_request(&stream, &router).await {
+async fn serve_plain(stream: TcpStream, router: Router, peer: Peer) {
+    match first_request(&stream, &router, peer).await {
         Next1::Stream { kind, head, takeover, early } => {
             tokio::spawn(wire::serve(stream, kind, head, takeover, early));
         }
-        Next1::Hyper(pre) => serve_hyper(Rewind::new(pre, stream), router).await,
+        Next1::Hyper(pre) => serve_hyper(Rewind::new(pre, stream), router, peer).await,
         Next1::Close => {}
     }
 }
 
-async fn first_request(stream: &TcpStream, router: &Router) -> Next1 {
+async fn first_request(stream: &TcpStream, router: &Router, peer: Peer) -> Next1 {
     let mut buf = match tokio::time::timeout(HEADER_READ_TIMEOUT, head::read(stream)).await {
         Ok(Ok(buf)) => buf,
         _ => return Next1::Close,
@@ -124,6 +135,7 @@ async fn first_request(stream: &TcpStream, router: &Router) -> Next1 {
     drop(buf);
     let mut request = own.request;
     request.extensions_mut().insert(Direct);
+    request.extensions_mut().insert(peer);
     let response = match TowerToHyperService::new(router.clone()).call(request).await {
         Ok(r) => r,
         Err(never) => match never {},
@@ -147,10 +159,22 @@ async fn first_request(stream: &TcpStream, router: &Router) -> Next1 {
     }
 }
 
-async fn serve_hyper(io: Rewind, router: Router) {
+/// The router as a hyper service that tells every request its [`Peer`].
+fn with_peer(
+    router: Router,
+    peer: Peer,
+) -> impl hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = Response, Error = Infallible, Future: Send> + Clone {
+    let inner = TowerToHyperService::new(router);
+    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(peer);
+        inner.call(req)
+    })
+}
+
+async fn serve_hyper(io: Rewind, router: Router, peer: Peer) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router)).with_upgrades();
+    let conn = builder.serve_connection(TokioIo::new(io), with_peer(router, peer)).with_upgrades();
     if let Err(error) = conn.await {
         tracing::debug!(%error, "Connection ended with an error.");
     }

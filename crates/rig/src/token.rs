@@ -32,10 +32,16 @@ pub struct InvalidToken;
 impl TokenCodec {
     /// Derives the key from the cluster cookie, or makes a random one.
     pub fn new(node_cookie: Option<&str>) -> Self {
+        Self::for_purpose(node_cookie, "connection-token")
+    }
+
+    /// A codec whose key is derived for `purpose` (e.g. `correlation`), so a
+    /// token of one kind is never accepted as another.
+    pub fn for_purpose(node_cookie: Option<&str>, purpose: &str) -> Self {
         let secret: Vec<u8> = match node_cookie {
             Some(cookie) => {
                 let mut ctx = digest::Context::new(&digest::SHA256);
-                ctx.update(b"rig/connection-token/v1\0");
+                ctx.update(format!("rig/{purpose}/v1\0").as_bytes());
                 ctx.update(cookie.as_bytes());
                 ctx.finish().as_ref().to_vec()
             }

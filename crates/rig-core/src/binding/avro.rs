@@ -19,6 +19,8 @@ pub enum AvroError {
     Schema(String),
     #[error("the body does not match Avro schema {id}: {reason}")]
     Datum { id: u32, reason: String },
+    #[error("the value does not fit Avro schema {id}: {reason}")]
+    Encode { id: u32, reason: String },
 }
 
 impl AvroSchema {
@@ -33,6 +35,16 @@ impl AvroSchema {
         let err = |e: apache_avro::Error| AvroError::Datum { id, reason: e.to_string() };
         let value = apache_avro::from_avro_datum(&self.0, &mut datum, None).map_err(err)?;
         Value::try_from(value).map_err(err)
+    }
+
+    /// Encodes JSON as a datum of this schema (objects fill records and maps,
+    /// a union takes the first branch the value fits), framed in the wire
+    /// format with registry id `id`.
+    pub fn encode(&self, id: u32, value: &Value) -> Result<Vec<u8>, AvroError> {
+        let err = |e: apache_avro::Error| AvroError::Encode { id, reason: e.to_string() };
+        let avro = apache_avro::types::Value::from(value.clone()).resolve(&self.0).map_err(err)?;
+        let datum = apache_avro::to_avro_datum(&self.0, avro).map_err(err)?;
+        Ok(wire_format(id, &datum))
     }
 }
 
@@ -77,6 +89,17 @@ mod tests {
         let (id, datum) = split_wire_format(&framed).unwrap();
         assert_eq!(id, 7);
         assert_eq!(schema.decode(id, datum).unwrap(), serde_json::json!({"name": "alice", "age": 33}));
+    }
+
+    #[test]
+    fn encodes_json_to_the_wire_format() {
+        let schema = AvroSchema::parse(SCHEMA).unwrap();
+        let framed = schema.encode(7, &serde_json::json!({"name": "alice", "age": 33})).unwrap();
+        assert_eq!(framed, wire_format(7, &alice()));
+        let no_age = schema.encode(7, &serde_json::json!({"name": "bob"})).unwrap();
+        assert_eq!(schema.decode(7, &no_age[5..]).unwrap(), serde_json::json!({"name": "bob", "age": null}));
+        let wrong = schema.encode(7, &serde_json::json!({"name": 5})).unwrap_err();
+        assert!(matches!(wrong, AvroError::Encode { id: 7, .. }), "{wrong}");
     }
 
     #[test]

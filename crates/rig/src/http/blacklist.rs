@@ -21,13 +21,12 @@ use crate::app::Shared;
 
 /// `POST .../session-blacklist`.
 pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
-    let mut r = match params(&app, query.as_deref(), &headers, body).await {
+    let mut r = match body::params(query.as_deref(), &headers, body, app.config.max_body_bytes).await {
         Err(r) => r,
         Ok(params) => match parse(&params) {
             Err(msg) => json_error(StatusCode::BAD_REQUEST, &msg),
             Ok((session, ttl)) => {
-                app.auth.blacklist.add(&session, ttl);
-                let killed = app.hub.kill_session(&session);
+                let killed = app.blacklist_session(&session, ttl);
                 tracing::info!(session_connections = killed, "Session blacklisted.");
                 created(&format!("{}/{}", uri.path().trim_end_matches('/'), session))
             }
@@ -55,31 +54,6 @@ fn created(location: &str) -> Response {
 
 fn json_ok(status: StatusCode) -> Response {
     json_response(status, "{}")
-}
-
-/// Query parameters merged with a JSON or form body (body wins), as Phoenix does.
-async fn params(app: &Shared, query: Option<&str>, headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Response> {
-    let mut out: Map<String, Value> =
-        form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
-    let body = body::read(body, app.config.max_body_bytes).await?;
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let bad_request = |status| json_response(status, r#"{"errors":{"detail":"Bad request"}}"#);
-    match essence.as_str() {
-        _ if body.is_empty() => {}
-        "application/json" => match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(m)) => out.extend(m),
-            Ok(other) => {
-                out.insert("_json".into(), other);
-            }
-            Err(_) => return Err(bad_request(StatusCode::BAD_REQUEST)),
-        },
-        "application/x-www-form-urlencoded" => {
-            out.extend(form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))));
-        }
-        _ => return Err(bad_request(StatusCode::UNSUPPORTED_MEDIA_TYPE)),
-    }
-    Ok(out)
 }
 
 /// `sessionId` first, then `validityInSeconds`, with RIG's messages.

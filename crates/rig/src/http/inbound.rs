@@ -8,7 +8,7 @@ use axum::{
     Router,
 };
 
-use super::{events, fallback, subscriptions};
+use super::{events, proxy, subscriptions};
 use crate::{
     app::Shared,
     transport::{longpoll, sse, ws},
@@ -22,8 +22,8 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/connection/longpolling", get(longpoll::handler).options(longpoll::options))
         .route("/_rig/v1/connection/{transport}/{token}/subscriptions", put(subscriptions::put).options(subscriptions::options))
         .route("/_rig/v1/events", post(events::public).options(events::options))
-        .method_not_allowed_fallback(fallback::not_found)
-        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(proxy::handle)
+        .fallback(proxy::handle)
         .with_state(app)
 }
 

@@ -8,12 +8,18 @@ use axum::{
     Router,
 };
 
-use super::{blacklist, error::json_response, events, inbound, metrics, openapi, presence, status};
+use super::{apis, blacklist, cluster, error::json_response, events, inbound, metrics, openapi, presence, responses, status};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/v3/apis", get(apis::list).post(apis::create))
+        .route("/v2/apis", get(apis::list).post(apis::create))
+        .route("/v3/apis/{id}", get(apis::get).put(apis::update).delete(apis::delete))
+        .route("/v2/apis/{id}", get(apis::get).put(apis::update).delete(apis::delete))
+        .route("/v3/responses", post(responses::v3))
+        .route("/v2/responses", post(responses::v2))
         .route("/v3/messages", post(events::internal))
         .route("/v2/messages", post(events::internal))
         .route("/v3/session-blacklist", post(blacklist::add))
@@ -24,6 +30,8 @@ pub fn router(app: Shared) -> Router {
         .route("/v3/users/{user}/connections", get(presence::user_connections))
         .route("/v3/sessions/{session}/connections", get(presence::session_connections))
         .route("/v3/sessions/{session}", delete(presence::end_session))
+        .route("/v3/cluster", get(cluster::members))
+        .route("/v3/cluster/state/{namespace}", get(cluster::state))
         .route("/metrics", get(metrics::metrics))
         .route("/status", get(status::page))
         .route("/status.json", get(status::data))

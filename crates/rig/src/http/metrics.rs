@@ -82,6 +82,7 @@ fn render(app: &Shared) -> String {
     sources(&mut o, app);
     event_types(&mut o, app);
     latency(&mut o, &s.delivery_latency);
+    proxy(&mut o, app);
     let set = [("name", "Elixir.SessionBlacklist")];
     o.family("rig_distributed_set_items_total", "counter", "Session blacklist additions (RIG).");
     o.sample("rig_distributed_set_items_total", &set, app.auth.blacklist.added());
@@ -98,6 +99,7 @@ fn render(app: &Shared) -> String {
             o.single(name, "counter", help, v.load(Ordering::Relaxed));
         }
     }
+    cluster(&mut o, app);
     process(&mut o);
     o.0
 }
@@ -127,6 +129,28 @@ fn latency(o: &mut Out, h: &crate::hub::latency::LatencyHistogram) {
     o.sample(&format!("{name}_count"), &[], snap.count);
 }
 
+fn cluster(o: &mut Out, app: &Shared) {
+    let Some(c) = &app.cluster else {
+        o.single("rig_cluster_nodes", "gauge", "Live cluster nodes, this one included (1: standalone).", 1);
+        return;
+    };
+    let s = c.stats();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    o.single("rig_cluster_nodes", "gauge", "Live cluster nodes, this one included (1: standalone).", get(&s.nodes));
+    o.single("rig_cluster_membership_changes_total", "counter", "Nodes seen joining or leaving.", get(&s.membership_changes));
+    o.single("rig_cluster_events_forwarded_total", "counter", "Events sent to peers (one per event per peer).", get(&s.events_forwarded));
+    o.single(
+        "rig_cluster_events_dropped_total",
+        "counter",
+        "Events a peer did not get: its queue was full or its link failed.",
+        get(&s.events_dropped),
+    );
+    o.single("rig_cluster_events_received_total", "counter", "Events received from peers.", get(&s.events_received));
+    o.family("rig_cluster_rejected_total", "counter", "Cluster traffic refused for lacking a valid NODE_COOKIE proof.");
+    o.sample("rig_cluster_rejected_total", &[("channel", "gossip")], get(&s.gossip_rejected));
+    o.sample("rig_cluster_rejected_total", &[("channel", "peer")], get(&s.peer_rejected));
+}
+
 fn sources(o: &mut Out, app: &Shared) {
     type Pick = fn(&crate::source::SourceCounters) -> &std::sync::atomic::AtomicU64;
     let families: [(&str, &str, Pick); 3] = [
@@ -140,11 +164,54 @@ fn sources(o: &mut Out, app: &Shared) {
             o.sample(name, &[("source", src.name())], pick(app.dispatcher.counters(src)).load(Ordering::Relaxed));
         }
     }
-    o.family("rig_source_up", "gauge", "1 while a configured event source is connected.");
-    for src in Source::ALL {
-        if let Some(state) = app.dispatcher.health().state(src) {
-            o.sample("rig_source_up", &[("source", src.name())], u8::from(state.connected));
-        }
+    o.family("rig_source_up", "gauge", "1 while a configured broker client (event source or proxy target) is connected.");
+    for (name, state) in app.dispatcher.health().states() {
+        o.sample("rig_source_up", &[("source", name)], u8::from(state.connected));
+    }
+}
+
+fn proxy(o: &mut Out, app: &Shared) {
+    let name = "rig_proxy_requests_total";
+    o.family(name, "counter", "Proxied requests by method, request path, target, response_from and outcome (RIG).");
+    for (l, n) in app.proxy.metrics.snapshot() {
+        let labels = [
+            ("method", l.method.as_str()),
+            ("path", l.path.as_str()),
+            ("target", l.target),
+            ("response_from", l.response_from),
+            ("status", l.status),
+        ];
+        o.sample(name, &labels, n);
+    }
+    o.single(
+        "rig_proxy_waiting_requests",
+        "gauge",
+        "Proxied requests waiting for an asynchronous response.",
+        app.proxy.correlations.waiting(),
+    );
+    produced(o, app);
+}
+
+/// The publish targets and the Kafka response consumer.
+fn produced(o: &mut Out, app: &Shared) {
+    let publish = &app.proxy.publish;
+    let snapshot = publish.produced.snapshot();
+    o.family("rig_produced_events_total", "counter", "Events produced by the kafka and kinesis targets and the request log (RIG).");
+    for (target, topic, ok, _) in &snapshot {
+        o.sample("rig_produced_events_total", &[("target", target), ("topic", topic)], ok);
+    }
+    o.family(
+        "rig_produced_events_failed_total",
+        "counter",
+        "Events the kafka and kinesis targets and the request log failed to produce (RIG).",
+    );
+    for (target, topic, _, failed) in &snapshot {
+        o.sample("rig_produced_events_failed_total", &[("target", target), ("topic", topic)], failed);
+    }
+    let r = &publish.responses;
+    o.family("rig_proxy_kafka_responses_total", "counter", "Messages read by the Kafka response consumer, by what became of them.");
+    for (result, n) in [("delivered", &r.delivered), ("forwarded", &r.forwarded), ("rejected", &r.rejected)] {
+        o.sample("rig_proxy_kafka_responses_total", &[("result", result)], n.load(Ordering::Relaxed));
     }
 }
 

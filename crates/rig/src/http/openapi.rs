@@ -23,12 +23,18 @@ mod tests {
         for p in [
             "/health",
             "/v3/messages",
+            "/v3/apis",
+            "/v3/apis/{id}",
+            "/v3/responses",
+            "/v2/responses",
             "/v3/session-blacklist",
             "/v3/session-blacklist/{sessionId}",
             "/v3/users",
             "/v3/users/{user}/connections",
             "/v3/sessions/{session}/connections",
             "/v3/sessions/{session}",
+            "/v3/cluster",
+            "/v3/cluster/state/{namespace}",
         ] {
             assert!(paths.contains_key(p), "{p} missing from docs/openapi.json");
         }

@@ -43,10 +43,11 @@ pub async fn session_connections(State(app): State<Shared>, Path(session): Path<
     listing(&app, json!({ "session": session }), conns)
 }
 
-/// `DELETE /v3/sessions/{session}`: closes the session's connections now,
-/// without blacklisting it (clients may reconnect with the same token).
+/// `DELETE /v3/sessions/{session}`: closes the session's connections now, on
+/// every node, without blacklisting it (clients may reconnect with the same
+/// token). `closed` counts this node's.
 pub async fn end_session(State(app): State<Shared>, Path(session): Path<String>) -> Response {
-    let closed = app.hub.kill_session(&session);
+    let closed = app.end_session(&session);
     json(StatusCode::OK, &json!({ "session": session, "closed": closed }))
 }
 

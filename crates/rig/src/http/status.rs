@@ -12,7 +12,7 @@ use axum::{
 use serde_json::json;
 
 use super::error::json_response;
-use crate::{app::Shared, source::Source};
+use crate::app::Shared;
 
 const PAGE: &str = include_str!("status.html");
 
@@ -27,21 +27,24 @@ pub async fn page() -> Response {
 /// computed by the page from two readings of `events_published`).
 pub async fn data(State(app): State<Shared>) -> Response {
     let (sse, ws, lp) = app.hub.connection_counts();
-    let sources: Vec<_> = Source::ALL
-        .iter()
-        .filter_map(|s| app.dispatcher.health().state(*s).map(|st| (s, st)))
-        .map(|(s, st)| json!({"source": s.name(), "connected": st.connected, "last_error": st.last_error}))
+    let sources: Vec<_> = app
+        .dispatcher
+        .health()
+        .states()
+        .into_iter()
+        .map(|(name, st)| json!({"source": name, "connected": st.connected, "last_error": st.last_error}))
         .collect();
+    let cluster = app.cluster.as_ref().map(|c| json!({"me": c.me(), "peers": c.peers()}));
     let body = json!({
         "node": app.config.node_name,
+        "cluster": cluster,
         "connections": {"sse": sse, "ws": ws, "longpolling": lp},
         "online_users": app.hub.users().len(),
         "subscriptions": app.hub.subscription_rows(),
         "events_published": app.hub.stats.events_published.load(Ordering::Relaxed),
         "blacklisted_sessions": app.auth.blacklist.current(),
         "sources": sources,
-        // The reverse proxy has no API definitions yet.
-        "proxy_apis": [],
+        "proxy_apis": app.proxy.store.list_active().iter().map(|a| json!({"id": a["id"], "name": a["name"]})).collect::<Vec<_>>(),
     });
     json_response(axum::http::StatusCode::OK, body.to_string())
 }

@@ -1,18 +1,19 @@
 //! `PUT /_rig/v1/connection/{sse|ws|longpolling}/{token}/subscriptions`:
 //! replaces a live connection's subscriptions (RIG's processing order and texts).
+//! In a cluster, a connection on another node is updated by that node.
 
 use axum::{
     body::Body,
     extract::{Path, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use rig_core::subscription;
 use serde_json::{Map, Value};
 
-use super::{body, error::json_error, fallback};
+use super::{body, error::json_error, proxy};
 use crate::{
-    app::Shared,
+    app::{Shared, TokenTarget},
     auth::{
         check::{CheckRequest, Decision},
         jwt::bearer_tokens,
@@ -22,23 +23,48 @@ use crate::{
 
 const TRANSPORTS: [&str; 3] = ["sse", "ws", "longpolling"];
 
-/// The PUT handler. Any transport name works with any token, as in RIG.
-pub async fn put(State(app): State<Shared>, Path((transport, token)): Path<(String, String)>, headers: HeaderMap, body: Body) -> Response {
+/// The PUT handler. Any transport name works with any token, as in RIG. A
+/// token of a connection on another live node sends the request there.
+pub async fn put(
+    State(app): State<Shared>,
+    Path((transport, token)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if !TRANSPORTS.contains(&transport.as_str()) {
-        return fallback::not_found().await;
+        return proxy::not_found();
     }
-    let mut r = match replace(&app, &token, &headers, body).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
+    let mut r = match app.holder_elsewhere(&token, &headers) {
+        Some(node) => forward(&app, node, &uri, &headers, body).await,
+        None => match replace(&app, &token, &headers, body).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(r) => r,
+        },
     };
     r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
     r
 }
 
+/// Passes the PUT to the node holding the connection; its answer is ours.
+async fn forward(app: &Shared, node: u64, uri: &Uri, headers: &HeaderMap, body: Body) -> Response {
+    let body = match body::read(body, app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let cluster = app.cluster.as_ref().expect("a holder elsewhere implies a cluster");
+    match cluster.forward_http(node, Method::PUT, path, headers, body).await {
+        Some(r) => r,
+        // The node went away with its connections.
+        None => json_error(StatusCode::GONE, "Connection no longer exists."),
+    }
+}
+
 /// CORS preflight for the PUT.
 pub async fn options(State(app): State<Shared>, Path((transport, _)): Path<(String, String)>) -> Response {
     if !TRANSPORTS.contains(&transport.as_str()) {
-        return fallback::not_found().await;
+        return proxy::not_found();
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
@@ -77,8 +103,13 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     if let Decision::Deny(status) = app.auth.check(&app.config.subscription_check, &check_tokens, check_request).await {
         return Err(json_error(status, "Subscription denied."));
     }
-    let id = app.open_token(token).ok_or_else(|| bad("Invalid connection token.".into()))?;
     let gone = |_: Gone| json_error(StatusCode::GONE, "Connection no longer exists.");
+    let id = match app.locate_token(token) {
+        TokenTarget::Here(id) => id,
+        // Held by a node that is no longer a live peer.
+        TokenTarget::Node(_) => return Err(gone(Gone)),
+        TokenTarget::Invalid => return Err(bad("Invalid connection token.".into())),
+    };
     let mut claims = Map::new();
     let mut sessions = Vec::new();
     let mut invalid = None;

@@ -1,7 +1,11 @@
-//! Connection state of each configured broker source, as the internal
-//! `/health` reports it: healthy while every registered source is connected.
-//! Sources register before their first connection attempt, so a gateway whose
+//! Connection state of each configured broker client, as the internal
+//! `/health` reports it: healthy while every registered one is connected.
+//! Clients register before their first connection attempt, so a gateway whose
 //! broker was never reachable is reported down, not healthy.
+//!
+//! The event sources report under their [`Source`] name; the proxy's broker
+//! clients (Kafka producer, response consumer, NATS publisher) under names of
+//! their own, through the same [`Component`] trait.
 
 use std::{
     collections::BTreeMap,
@@ -14,7 +18,24 @@ use serde_json::{json, Value};
 use super::Source;
 use crate::hub::lock;
 
-/// What a source last reported.
+/// Something with a connection state, named in the report.
+pub trait Component: Copy {
+    fn name(self) -> &'static str;
+}
+
+impl Component for Source {
+    fn name(self) -> &'static str {
+        Source::name(self)
+    }
+}
+
+impl Component for &'static str {
+    fn name(self) -> &'static str {
+        self
+    }
+}
+
+/// What a client last reported.
 #[derive(Debug, Clone)]
 pub struct SourceState {
     pub connected: bool,
@@ -22,36 +43,37 @@ pub struct SourceState {
     pub since: Instant,
 }
 
-/// The registry of source states.
+/// The registry of connection states, by component name.
 #[derive(Debug, Default)]
 pub struct Health {
-    states: Mutex<BTreeMap<Source, SourceState>>,
+    states: Mutex<BTreeMap<&'static str, SourceState>>,
 }
 
 impl Health {
     /// Adds `source` in the not-yet-connected state.
-    pub fn register(&self, source: Source) {
-        lock(&self.states).insert(source, SourceState { connected: false, last_error: Some("connecting".into()), since: Instant::now() });
+    pub fn register(&self, source: impl Component) {
+        lock(&self.states)
+            .insert(source.name(), SourceState { connected: false, last_error: Some("connecting".into()), since: Instant::now() });
     }
 
     /// Marks `source` connected; logs the recovery once.
-    pub fn up(&self, source: Source) {
+    pub fn up(&self, source: impl Component) {
         let mut states = lock(&self.states);
-        let s = states.entry(source).or_insert(SourceState { connected: false, last_error: None, since: Instant::now() });
+        let s = states.entry(source.name()).or_insert(SourceState { connected: false, last_error: None, since: Instant::now() });
         if !s.connected {
-            tracing::info!(source = source.name(), "Event source connected.");
+            tracing::info!(source = source.name(), "Broker connection up.");
             s.connected = true;
             s.since = Instant::now();
         }
     }
 
     /// Marks `source` down with `error`; logs only the transition, not every retry.
-    pub fn down(&self, source: Source, error: impl std::fmt::Display) {
+    pub fn down(&self, source: impl Component, error: impl std::fmt::Display) {
         let error = error.to_string();
         let mut states = lock(&self.states);
-        let s = states.entry(source).or_insert(SourceState { connected: true, last_error: None, since: Instant::now() });
+        let s = states.entry(source.name()).or_insert(SourceState { connected: true, last_error: None, since: Instant::now() });
         if s.connected {
-            tracing::warn!(source = source.name(), %error, "Event source disconnected; reconnecting.");
+            tracing::warn!(source = source.name(), %error, "Broker connection lost; reconnecting.");
             s.connected = false;
             s.since = Instant::now();
         }
@@ -73,18 +95,23 @@ impl Health {
                 } else {
                     json!({"status": "down", "since_seconds": secs, "last_error": s.last_error})
                 };
-                (src.name().to_string(), v)
+                (src.to_string(), v)
             })
             .collect();
         Some(json!({"status": "unavailable", "sources": sources}))
     }
 
-    pub fn state(&self, source: Source) -> Option<SourceState> {
-        lock(&self.states).get(&source).cloned()
+    /// Every registered component's state, by name.
+    pub fn states(&self) -> Vec<(&'static str, SourceState)> {
+        lock(&self.states).iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    pub fn state(&self, source: impl Component) -> Option<SourceState> {
+        lock(&self.states).get(source.name()).cloned()
     }
 
     /// How long `source` has been in its current state (for tests and logs).
-    pub fn age(&self, source: Source) -> Option<Duration> {
+    pub fn age(&self, source: impl Component) -> Option<Duration> {
         self.state(source).map(|s| s.since.elapsed())
     }
 }
@@ -110,5 +137,7 @@ mod tests {
         assert_eq!(r["sources"]["kafka"]["status"], "up");
         h.up(Source::Nats);
         assert!(h.report().is_none());
+        h.register("kafka-producer");
+        assert_eq!(h.report().unwrap()["sources"]["kafka-producer"]["status"], "down");
     }
 }

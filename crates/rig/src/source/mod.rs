@@ -23,7 +23,7 @@ use std::sync::{
 use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
-pub use self::health::{Health, SourceState};
+pub use self::health::{Component, Health, SourceState};
 use crate::{
     hub::Hub,
     telemetry::{self, Kind, TraceContext, Tracer},
@@ -63,6 +63,9 @@ pub struct SourceCounters {
     pub forwarded: AtomicU64,
 }
 
+/// Hands an event to the other nodes of a cluster (must not block).
+pub type Forward = Arc<dyn Fn(&Arc<CloudEvent>) + Send + Sync>;
+
 /// The single entry point for events; cheap to clone into every source task.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -71,15 +74,29 @@ pub struct Dispatcher {
     counters: Arc<[SourceCounters; 4]>,
     types: Arc<types::TypeCounters>,
     tracer: Tracer,
+    forward: Option<Forward>,
 }
 
 impl Dispatcher {
     pub fn new(hub: Arc<Hub>, tracer: Tracer) -> Self {
-        Dispatcher { hub, health: Arc::new(Health::default()), counters: Arc::new(Default::default()), types: Default::default(), tracer }
+        Dispatcher {
+            hub,
+            health: Arc::new(Health::default()),
+            counters: Arc::new(Default::default()),
+            types: Default::default(),
+            tracer,
+            forward: None,
+        }
     }
 
-    /// Fans `event` out to matching connections; returns how many got it. The
-    /// span it records continues the event's own trace (its `traceparent`).
+    /// In a cluster: events read once per cluster also go to the other nodes.
+    pub fn forward_with(&mut self, forward: Forward) {
+        self.forward = Some(forward);
+    }
+
+    /// Fans `event` out to matching connections (and, in a cluster, to the
+    /// other nodes); returns how many connections here got it. The span it
+    /// records continues the event's own trace (its `traceparent`).
     pub fn dispatch(&self, source: Source, event: impl Into<Arc<CloudEvent>>) -> usize {
         self.dispatch_in(source, event, None)
     }
@@ -101,6 +118,13 @@ impl Dispatcher {
             }
             span
         });
+        // Every node reads every Kinesis shard itself (no lease table), so
+        // forwarding Kinesis events would deliver each of them once per node.
+        if source != Source::Kinesis {
+            if let Some(forward) = &self.forward {
+                forward(&event);
+            }
+        }
         let n = self.hub.publish(event.clone());
         self.types.record(event.event_type(), n);
         if n > 0 {
@@ -137,6 +161,11 @@ impl Dispatcher {
     pub fn health(&self) -> &Health {
         &self.health
     }
+
+    /// The same registry, for the proxy's broker clients to report into.
+    pub fn shared_health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
 }
 
 /// Starts a task per configured broker source. Each task reconnects by
@@ -153,4 +182,22 @@ pub fn start(config: &crate::config::Config, dispatcher: &Dispatcher) -> Vec<Joi
         tasks.extend(kinesis::start(k.clone(), dispatcher.clone()));
     }
     tasks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_to_the_cluster_except_kinesis_ones() {
+        let mut d = Dispatcher::new(Arc::new(Hub::new(Default::default())), Tracer::disabled());
+        let forwarded = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = forwarded.clone();
+        d.forward_with(Arc::new(move |e: &Arc<CloudEvent>| seen.lock().unwrap().push(e.id().to_string())));
+        for (source, id) in [(Source::Http, "h"), (Source::Kafka, "k"), (Source::Nats, "n"), (Source::Kinesis, "x")] {
+            let e = CloudEvent::parse(bytes::Bytes::from(format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#))).unwrap();
+            d.dispatch(source, e);
+        }
+        assert_eq!(*forwarded.lock().unwrap(), ["h", "k", "n"], "every node reads every Kinesis shard itself");
+    }
 }

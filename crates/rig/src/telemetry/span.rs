@@ -127,13 +127,16 @@ impl Tracer {
             Some(p) => (p.child(), Some(p.span_id)),
             None => (TraceContext::root(self.inner.as_ref().is_some_and(|i| i.sampler.sample_root())), None),
         };
+        // Without an exporter the caller's decision is passed on unchanged (W3C).
         let sampled = match (&self.inner, parent) {
-            (None, _) => false,
+            (None, Some(p)) => p.sampled,
+            (None, None) => false,
             (Some(i), Some(p)) => i.sampler.sample_child(p),
             (Some(_), None) => context.sampled,
         };
         let context = TraceContext { sampled, ..context };
-        let data = sampled.then(|| {
+        let recording = sampled && self.inner.is_some();
+        let data = recording.then(|| {
             Box::new(SpanData {
                 name: name.into(),
                 kind,
@@ -145,7 +148,7 @@ impl Tracer {
                 error: None,
             })
         });
-        Span { context, data, sink: if sampled { self.inner.clone() } else { None } }
+        Span { context, data, sink: if recording { self.inner.clone() } else { None } }
     }
 }
 
@@ -233,6 +236,9 @@ mod tests {
         let off = Tracer::disabled().start("x", Kind::Server, Some(&parent));
         assert_eq!(off.context().trace_id, parent.trace_id);
         assert!(!off.is_recording());
+        let sampled_parent = TraceContext { sampled: true, ..parent };
+        let off = Tracer::disabled().start("x", Kind::Server, Some(&sampled_parent));
+        assert!(off.context().sampled && !off.is_recording(), "the caller's sampling decision is passed on");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use axum::{
     extract::{RawQuery, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 
@@ -19,11 +21,17 @@ use crate::{
     hub::{self, LpBuffer, Sink, Transport},
 };
 
-/// `GET /_rig/v1/connection/longpolling`.
-pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let existing = cookie::get(&headers, "connection_token")
-        .and_then(|t| app.open_token(&t))
-        .and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
+/// `GET /_rig/v1/connection/longpolling`. A session held by another live
+/// node is polled there (its answer, cookies included, is ours).
+pub async fn handler(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let token = cookie::get(&headers, "connection_token");
+    if let (Some(node), Some(cluster)) = (token.as_deref().and_then(|t| app.holder_elsewhere(t, &headers)), &app.cluster) {
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        if let Some(r) = cluster.forward_http(node, Method::GET, path, &headers, Bytes::new()).await {
+            return r;
+        }
+    }
+    let existing = token.and_then(|t| app.open_token(&t)).and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
     match existing {
         Some((id, buffer)) => poll(&app, id, buffer, &headers).await,
         None => start(&app, &ConnectParams::from_query(query.as_deref()), connect::user_agent(&headers)).await,

@@ -151,6 +151,18 @@ impl Producer {
         }
     }
 
+    /// Sends one command whose answer is a JSON object; panics on an error.
+    pub async fn query(&mut self, cmd: &Value) -> Value {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        let line = tokio::time::timeout(BROKER_PATIENCE, self.stdout.next_line())
+            .await
+            .expect("client did not answer")
+            .unwrap()
+            .expect("client exited (see its stderr above)");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("client failed on {cmd}: {line}"))
+    }
+
     /// Sends one command that must succeed.
     pub async fn ok(&mut self, cmd: &Value) {
         if let Err(e) = self.send(cmd).await {
@@ -214,6 +226,26 @@ pub async fn wait_health(rig: &TestRig, status: u16) -> String {
             return body;
         }
         assert!(Instant::now() < deadline, "/health stayed {got} ({body}), expected {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls the internal `/health` until it reports `name` (an event source or a
+/// proxy broker client) down; returns the report. Other clients of the same
+/// broker may notice the outage first, so the first 503 is not enough.
+pub async fn wait_down(rig: &TestRig, name: &str) -> Value {
+    let deadline = Instant::now() + BROKER_PATIENCE;
+    loop {
+        let r = rig.http.get(rig.api_url("/health")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        if status == 503 {
+            let report: Value = serde_json::from_str(&body).unwrap();
+            if report["sources"][name]["status"] == "down" {
+                return report;
+            }
+        }
+        assert!(Instant::now() < deadline, "/health never reported {name} down (last: {status} {body})");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -3,6 +3,7 @@
 //! client that keeps its cookies).
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod brokers;
 pub mod http_server;
 pub mod keys;
@@ -83,6 +84,19 @@ impl TestRig {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         req.send().await.unwrap()
+    }
+}
+
+/// An API definition whose backend is 127.0.0.1:`port`.
+pub fn api_def(id: &str, port: u16, endpoints: Value) -> Value {
+    json!({"id": id, "name": id, "proxy": {"target_url": "127.0.0.1", "port": port}, "version_data": {"default": {"endpoints": endpoints}}})
+}
+
+impl TestRig {
+    /// `POST /v3/apis`; asserts 201.
+    pub async fn add_api(&self, def: &Value) {
+        let r = self.http.post(self.api_url("/v3/apis")).json(def).send().await.unwrap();
+        assert_eq!(r.status(), 201, "add API: {}", r.text().await.unwrap());
     }
 }
 

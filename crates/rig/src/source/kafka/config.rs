@@ -37,6 +37,54 @@ pub struct KafkaConfig {
     pub extra: Vec<(String, String)>,
 }
 
+#[cfg(feature = "kafka")]
+impl KafkaConfig {
+    /// librdkafka settings every client shares (brokers, reconnects, broker
+    /// statistics for `/health`, TLS, SASL), then `specific` ones, then
+    /// `RIG_KAFKA_CONFIG`, which wins.
+    pub fn client_config(&self, specific: &[(&str, &str)]) -> rdkafka::ClientConfig {
+        let mut cc = rdkafka::ClientConfig::new();
+        cc.set("bootstrap.servers", self.brokers.join(","))
+            .set("client.id", "rig")
+            .set("reconnect.backoff.ms", "100")
+            .set("reconnect.backoff.max.ms", self.restart_delay.as_millis().to_string())
+            // Broker states for the health report (see context.rs).
+            .set("statistics.interval.ms", "1000");
+        let protocol = match (&self.tls, &self.sasl) {
+            (None, None) => "plaintext",
+            (Some(_), None) => "ssl",
+            (None, Some(_)) => "sasl_plaintext",
+            (Some(_), Some(_)) => "sasl_ssl",
+        };
+        cc.set("security.protocol", protocol);
+        if let Some(tls) = &self.tls {
+            let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+            if let Some(p) = &tls.ca {
+                cc.set("ssl.ca.location", path(p));
+            }
+            if let Some(p) = &tls.cert {
+                cc.set("ssl.certificate.location", path(p));
+            }
+            if let Some(p) = &tls.key {
+                cc.set("ssl.key.location", path(p));
+            }
+            if let Some(pass) = &tls.key_password {
+                cc.set("ssl.key.password", pass);
+            }
+        }
+        if let Some(sasl) = &self.sasl {
+            cc.set("sasl.mechanism", sasl.mechanism).set("sasl.username", &sasl.username).set("sasl.password", &sasl.password);
+        }
+        for (k, v) in specific {
+            cc.set(*k, *v);
+        }
+        for (k, v) in &self.extra {
+            cc.set(k, v);
+        }
+        cc
+    }
+}
+
 /// `None` when `KAFKA_BROKERS` is empty (Kafka disabled, as in RIG).
 pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) -> Option<KafkaConfig> {
     let brokers = list(&r.raw("KAFKA_BROKERS"));

@@ -1,6 +1,7 @@
-//! The consumer loop: joins the group, decodes each message, dispatches it,
-//! then stores its offset (committed in the background), so a message counts
-//! as consumed once it was handled.
+//! The consumer-group loop: joins the group, hands each message to a
+//! [`MessageHandler`], then stores its offset (committed in the background), so
+//! a message counts as consumed once it was handled. The event source decodes
+//! and dispatches; the proxy's response consumer reuses the loop.
 //!
 //! librdkafka reconnects to a broker that went away by itself, but when *all*
 //! brokers are gone the client is dropped and re-created after a back-off of
@@ -9,7 +10,7 @@
 //! broker) crashes librdkafka 2.12's metadata cache in a client that knew the
 //! old ids. Nothing here ends the process.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use rdkafka::{
     config::ClientConfig,
@@ -20,28 +21,47 @@ use rig_core::binding::kafka::{decode, KafkaError as DecodeError};
 use tokio::task::JoinHandle;
 
 use super::{config::KafkaConfig, context::Context, registry::SchemaRegistry};
-use crate::source::{backoff::Backoff, Dispatcher, Source};
+use crate::source::{backoff::Backoff, Dispatcher, Health, Source};
 
+/// What a consumer group does with each message.
+pub trait MessageHandler: Send + Sync + 'static {
+    fn handle(&self, message: &BorrowedMessage<'_>) -> impl Future<Output = ()> + Send;
+}
+
+/// One consumer group: who it is in `/health`, what it reads.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Name in `/health` and the logs.
+    pub name: &'static str,
+    pub topics: Vec<String>,
+    pub group_id: String,
+}
+
+/// The event source: `KAFKA_SOURCE_TOPICS` in group `KAFKATOFILTER_KAFKA_GROUP_ID`.
 pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
-    dispatcher.health().register(Source::Kafka);
-    tokio::spawn(run(config, dispatcher))
+    let group = Group { name: Source::Kafka.name(), topics: config.topics.clone(), group_id: config.group_id.clone() };
+    let handler = Dispatch { registry: SchemaRegistry::new(config.schema_registry.clone()), dispatcher: dispatcher.clone() };
+    spawn_group(config, group, dispatcher.shared_health(), handler)
 }
 
-async fn run(config: KafkaConfig, dispatcher: Dispatcher) {
-    tracing::info!(brokers = ?config.brokers, topics = ?config.topics, group = %config.group_id, "Starting the Kafka consumer.");
-    let registry = SchemaRegistry::new(config.schema_registry.clone());
-    let mut backoff = Backoff::new(Duration::from_millis(100), config.restart_delay);
-    loop {
-        let error = consume(&config, &dispatcher, &registry).await;
-        dispatcher.health().down(Source::Kafka, &error);
-        tracing::warn!(%error, "Kafka consumer stopped; re-creating it.");
-        backoff.wait().await;
-    }
+/// Runs `group` until the task is aborted, re-creating the client when it fails.
+pub fn spawn_group<H: MessageHandler>(config: KafkaConfig, group: Group, health: Arc<Health>, handler: H) -> JoinHandle<()> {
+    health.register(group.name);
+    tokio::spawn(async move {
+        tracing::info!(brokers = ?config.brokers, topics = ?group.topics, group = %group.group_id, "Starting the Kafka consumer {}.", group.name);
+        let mut backoff = Backoff::new(Duration::from_millis(100), config.restart_delay);
+        loop {
+            let error = consume(&config, &group, &health, &handler).await;
+            health.down(group.name, &error);
+            tracing::warn!(%error, "Kafka consumer {} stopped; re-creating it.", group.name);
+            backoff.wait().await;
+        }
+    })
 }
 
-/// Why the consumer was given up.
+/// Why a Kafka client was given up.
 #[derive(Debug, thiserror::Error)]
-enum Stopped {
+pub enum Stopped {
     #[error(transparent)]
     Client(#[from] rdkafka::error::KafkaError),
     #[error("all Kafka brokers are down")]
@@ -49,14 +69,14 @@ enum Stopped {
 }
 
 /// Runs until the consumer cannot go on; returns why.
-async fn consume(config: &KafkaConfig, dispatcher: &Dispatcher, registry: &SchemaRegistry) -> Stopped {
+async fn consume<H: MessageHandler>(config: &KafkaConfig, group: &Group, health: &Arc<Health>, handler: &H) -> Stopped {
     let all_down = Arc::new(tokio::sync::Notify::new());
-    let context = Context { dispatcher: dispatcher.clone(), all_brokers_down: all_down.clone() };
-    let consumer = match client_config(config).create_with_context(context) {
+    let context = Context { health: health.clone(), name: group.name, all_brokers_down: all_down.clone() };
+    let consumer = match client_config(config, &group.group_id).create_with_context(context) {
         Ok(c) => ClosedOffThread(Some(c)),
         Err(e) => return e.into(),
     };
-    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    let topics: Vec<&str> = group.topics.iter().map(String::as_str).collect();
     if let Err(e) = consumer.subscribe(&topics) {
         return e.into();
     }
@@ -64,7 +84,7 @@ async fn consume(config: &KafkaConfig, dispatcher: &Dispatcher, registry: &Schem
         tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    handle(&message, dispatcher, registry).await;
+                    handler.handle(&message).await;
                     if let Err(error) = consumer.store_offset_from_message(&message) {
                         tracing::debug!(%error, "Could not store a Kafka offset.");
                     }
@@ -102,48 +122,26 @@ impl Drop for ClosedOffThread {
     }
 }
 
-fn client_config(c: &KafkaConfig) -> ClientConfig {
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", c.brokers.join(","))
-        .set("group.id", &c.group_id)
-        .set("client.id", "rig")
+fn client_config(c: &KafkaConfig, group_id: &str) -> ClientConfig {
+    c.client_config(&[
+        ("group.id", group_id),
         // New groups start at the latest offset, as in RIG.
-        .set("auto.offset.reset", "latest")
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("reconnect.backoff.ms", "100")
-        .set("reconnect.backoff.max.ms", c.restart_delay.as_millis().to_string())
-        // Broker states for the health report (see context.rs).
-        .set("statistics.interval.ms", "1000");
-    let protocol = match (&c.tls, &c.sasl) {
-        (None, None) => "plaintext",
-        (Some(_), None) => "ssl",
-        (None, Some(_)) => "sasl_plaintext",
-        (Some(_), Some(_)) => "sasl_ssl",
-    };
-    cc.set("security.protocol", protocol);
-    if let Some(tls) = &c.tls {
-        let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
-        if let Some(p) = &tls.ca {
-            cc.set("ssl.ca.location", path(p));
-        }
-        if let Some(p) = &tls.cert {
-            cc.set("ssl.certificate.location", path(p));
-        }
-        if let Some(p) = &tls.key {
-            cc.set("ssl.key.location", path(p));
-        }
-        if let Some(pass) = &tls.key_password {
-            cc.set("ssl.key.password", pass);
-        }
+        ("auto.offset.reset", "latest"),
+        ("enable.auto.commit", "true"),
+        ("enable.auto.offset.store", "false"),
+    ])
+}
+
+/// The event source's handler: decode, dispatch.
+struct Dispatch {
+    registry: SchemaRegistry,
+    dispatcher: Dispatcher,
+}
+
+impl MessageHandler for Dispatch {
+    async fn handle(&self, message: &BorrowedMessage<'_>) {
+        handle(message, &self.dispatcher, &self.registry).await
     }
-    if let Some(sasl) = &c.sasl {
-        cc.set("sasl.mechanism", sasl.mechanism).set("sasl.username", &sasl.username).set("sasl.password", &sasl.password);
-    }
-    for (k, v) in &c.extra {
-        cc.set(k, v);
-    }
-    cc
 }
 
 /// Decodes and dispatches one message; a message that is not a deliverable

@@ -11,12 +11,15 @@ use rdkafka::{
     types::RDKafkaErrorCode,
 };
 
-use crate::source::{Dispatcher, Source};
+use crate::source::Health;
 
+/// Shared by every Kafka client of the gateway (consumers and the producer).
 pub struct Context {
-    pub dispatcher: Dispatcher,
-    /// Signalled when every broker is unreachable: the consumer loop then
-    /// re-creates the client (see consumer.rs for why).
+    pub health: std::sync::Arc<Health>,
+    /// The client's name in `/health`.
+    pub name: &'static str,
+    /// Signalled when every broker is unreachable: the owner then re-creates
+    /// the client (see consumer.rs for why).
     pub all_brokers_down: std::sync::Arc<tokio::sync::Notify>,
 }
 
@@ -33,13 +36,13 @@ impl ClientContext for Context {
     /// Broker states, every `statistics.interval.ms`: connected while any
     /// broker connection is up.
     fn stats(&self, stats: Statistics) {
-        let health = self.dispatcher.health();
+        let health = &self.health;
         let brokers: Vec<_> = stats.brokers.values().filter(|b| b.nodeid >= -1 && b.source != "internal").collect();
         if brokers.iter().any(|b| b.state == "UP") {
-            health.up(Source::Kafka);
+            health.up(self.name);
         } else if !brokers.is_empty() {
             let states: Vec<String> = brokers.iter().map(|b| format!("{} {}", b.name, b.state)).collect();
-            health.down(Source::Kafka, format!("no Kafka broker connection is up ({})", states.join(", ")));
+            health.down(self.name, format!("no Kafka broker connection is up ({})", states.join(", ")));
         }
     }
 
@@ -58,7 +61,7 @@ impl ClientContext for Context {
             self.all_brokers_down.notify_one();
         }
         if transport {
-            self.dispatcher.health().down(Source::Kafka, reason);
+            self.health.down(self.name, reason);
         } else {
             tracing::warn!(%error, "Kafka client error: {reason}");
         }

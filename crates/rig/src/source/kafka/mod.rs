@@ -1,12 +1,16 @@
 //! The Kafka consumer (rig-spec 4.2): a consumer group on `KAFKA_SOURCE_TOPICS`
 //! whose messages are decoded with the CloudEvents Kafka binding
 //! (`rig_core::binding::kafka`) and dispatched like any other event.
+//!
+//! The group loop ([`consumer::spawn_group`]), the client context and the
+//! schema registry are shared with the proxy's Kafka producer and response
+//! consumer (`crate::proxy::publish`).
 
 pub mod config;
 #[cfg(feature = "kafka")]
-mod consumer;
+pub(crate) mod consumer;
 #[cfg(feature = "kafka")]
-mod context;
+pub(crate) mod context;
 #[cfg(feature = "kafka")]
 pub mod registry;
 

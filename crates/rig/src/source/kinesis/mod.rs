@@ -4,7 +4,7 @@
 
 pub mod config;
 #[cfg(feature = "kinesis")]
-mod reader;
+pub(crate) mod reader;
 
 use tokio::task::JoinHandle;
 

@@ -36,13 +36,14 @@ struct Positions {
     closed: HashSet<String>,
 }
 
-async fn client(config: &KinesisConfig) -> Client {
+/// A Kinesis client for `region` (and a custom `endpoint`), credentials from
+/// the standard AWS chain; also used by the proxy's `kinesis` target.
+pub(crate) async fn client(region: &str, endpoint: Option<&str>) -> Client {
     // rustls with ring, as the rest of the process (see Cargo.toml).
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .region(aws_config::Region::new(config.region.clone()));
-    if let Some(endpoint) = &config.endpoint {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).region(aws_config::Region::new(region.to_string()));
+    if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
     Client::new(&loader.load().await)
@@ -50,7 +51,7 @@ async fn client(config: &KinesisConfig) -> Client {
 
 async fn run(config: KinesisConfig, dispatcher: Dispatcher) {
     tracing::info!(stream = %config.stream, app = %config.app_name, region = %config.region, endpoint = ?config.endpoint, "Starting the Kinesis consumer.");
-    let client = client(&config).await;
+    let client = client(&config.region, config.endpoint.as_deref()).await;
     let mut positions = Positions::default();
     let mut backoff = Backoff::new(std::time::Duration::from_millis(100), config.backoff_max);
     loop {
@@ -61,7 +62,7 @@ async fn run(config: KinesisConfig, dispatcher: Dispatcher) {
 }
 
 /// The full chain of an SDK error (its top level is only "service error").
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -4,7 +4,7 @@
 
 pub mod config;
 #[cfg(feature = "nats")]
-mod subscriber;
+pub(crate) mod subscriber;
 
 use tokio::task::JoinHandle;
 

@@ -16,7 +16,7 @@ pub fn start(config: NatsConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
     tokio::spawn(run(config, dispatcher))
 }
 
-fn server_addrs(servers: &[String]) -> Result<Vec<ServerAddr>, async_nats::Error> {
+pub(crate) fn server_addrs(servers: &[String]) -> Result<Vec<ServerAddr>, async_nats::Error> {
     servers
         .iter()
         .map(|s| if s.contains("://") { s.parse() } else { format!("nats://{s}").parse() })

@@ -1,0 +1,33 @@
+//! `GET /v3/cluster` (this node and its live peers) and
+//! `GET /v3/cluster/state/{namespace}` (the replicated entries of a namespace,
+//! e.g. `blacklist`) on the internal port. Standalone: 404.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::Response,
+};
+use serde_json::json;
+
+use super::error::{json_error, json_response};
+use crate::app::Shared;
+
+const STANDALONE: &str = "This node is not part of a cluster (set DISCOVERY_TYPE=dns or RIG_CLUSTER_PEERS).";
+
+/// `GET /v3/cluster`.
+pub async fn members(State(app): State<Shared>) -> Response {
+    let Some(c) = &app.cluster else { return json_error(StatusCode::NOT_FOUND, STANDALONE) };
+    json_response(StatusCode::OK, json!({"me": c.me(), "peers": c.peers()}).to_string())
+}
+
+/// `GET /v3/cluster/state/{namespace}`.
+pub async fn state(State(app): State<Shared>, Path(namespace): Path<String>) -> Response {
+    let Some(c) = &app.cluster else { return json_error(StatusCode::NOT_FOUND, STANDALONE) };
+    let mut entries = c.entries(&namespace);
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|e| json!({"key": e.key, "value": e.value, "expires_at_ms": e.expires_at, "version": e.version, "written_at_ms": e.stamp, "origin": e.origin}))
+        .collect();
+    json_response(StatusCode::OK, json!({"namespace": namespace, "entries": entries}).to_string())
+}
