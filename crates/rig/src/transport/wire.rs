@@ -60,6 +60,11 @@ const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// A client control frame is at most 2 + 4 + 125 bytes; buffer no more than this.
 const MAX_CLIENT_BYTES: usize = 256;
+/// Longest data frame answered with the one-way notice rather than 1009.
+const MAX_CLIENT_MESSAGE: u64 = 64 * 1024;
+/// Close codes for a client that breaks the protocol or sends too much (RFC 6455 §7.4.1).
+const PROTOCOL_ERROR: u16 = 1002;
+const TOO_BIG: u16 = 1009;
 
 #[derive(Debug)]
 struct Socket {
@@ -277,7 +282,8 @@ impl Writer {
             match client_frame(&self.client) {
                 Parsed::Incomplete if self.client.len() > MAX_CLIENT_BYTES => break FromClient::End,
                 Parsed::Incomplete => return FromClient::Nothing,
-                Parsed::Bad => break FromClient::End,
+                Parsed::Bad => break FromClient::ReplyAndEnd(ws_close(PROTOCOL_ERROR, "Protocol error.")),
+                Parsed::TooBig => break FromClient::ReplyAndEnd(ws_close(TOO_BIG, "Message too big.")),
                 Parsed::Data => break FromClient::ReplyAndEnd(ws_close(ws::NORMAL, ws::TWO_WAY)),
                 Parsed::Control { opcode, payload, len } => {
                     self.client.drain(..len);
@@ -301,9 +307,12 @@ impl Writer {
 
 enum Parsed {
     Incomplete,
-    /// Not a valid client frame (unmasked, reserved bits, bad control frame).
+    /// A protocol violation (RFC 6455 §5.2, §5.5): unmasked, reserved bits or
+    /// opcode, a fragmented or long control frame, a continuation of nothing.
     Bad,
-    /// A text, binary or continuation frame.
+    /// A data frame longer than [`MAX_CLIENT_MESSAGE`].
+    TooBig,
+    /// A text or binary frame (this endpoint is one-way).
     Data,
     Control {
         opcode: u8,
@@ -321,8 +330,19 @@ fn client_frame(buf: &[u8]) -> Parsed {
         return Parsed::Bad;
     }
     match opcode {
-        0x0..=0x2 => return Parsed::Data,
-        0x8..=0xA if fin && len <= 125 => {}
+        // No message was ever started (any data frame ends the connection).
+        0x0 => return Parsed::Bad,
+        0x1 | 0x2 => {
+            let declared = match len {
+                126 if buf.len() >= 4 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
+                127 if buf.len() >= 10 => u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")),
+                126 | 127 => return Parsed::Incomplete,
+                n => n as u64,
+            };
+            return if declared > MAX_CLIENT_MESSAGE { Parsed::TooBig } else { Parsed::Data };
+        }
+        // A close payload is empty or a code and a reason.
+        0x8..=0xA if fin && len <= 125 && !(opcode == 0x8 && len == 1) => {}
         _ => return Parsed::Bad,
     }
     let total = 2 + 4 + len;
@@ -424,6 +444,13 @@ mod tests {
             _ => panic!("a ping"),
         }
         assert!(matches!(client_frame(&masked(0x1, b"x")), Parsed::Data));
+        assert!(matches!(client_frame(&[0x01, 0x81]), Parsed::Data), "first fragment of a text message");
+        assert!(matches!(client_frame(&[0x82, 0xFE, 0xFF]), Parsed::Incomplete));
+        assert!(matches!(client_frame(&[0x82, 0xFE, 0xFF, 0xFF]), Parsed::Data), "64 KiB - 1");
+        assert!(matches!(client_frame(&[0x82, 0xFF, 0, 0, 0, 0, 0, 1, 0, 1]), Parsed::TooBig));
+        assert!(matches!(client_frame(&masked(0x0, b"x")), Parsed::Bad), "continuation of nothing");
+        assert!(matches!(client_frame(&masked(0x8, b"x")), Parsed::Bad), "one-byte close payload");
+        assert!(matches!(client_frame(&[0x89, 0xFE, 0, 126]), Parsed::Bad), "control frame over 125 bytes");
         assert!(matches!(client_frame(&[0x89, 0x00]), Parsed::Bad), "unmasked");
         assert!(matches!(client_frame(&[0x09, 0x80, 0, 0, 0, 0]), Parsed::Bad), "fragmented control frame");
         assert!(matches!(client_frame(&[0x83, 0x80]), Parsed::Bad), "reserved opcode");
