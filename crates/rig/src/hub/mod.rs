@@ -36,6 +36,8 @@ pub use self::{
 pub type ConnId = u64;
 
 const SHARDS: usize = 64;
+/// Fan-outs up to this size are written to the sockets by the publisher (see `Hub::deliver`).
+const DIRECT_WRITE_MAX_TARGETS: usize = 64;
 
 /// How a frontend is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +169,7 @@ impl Hub {
         let mut window = lock(&self.window);
         let head = if opening.resume_from.is_some() { None } else { window.head_id() };
         for frame in (opening.greet)(head) {
-            sink.deliver(&Arc::new(frame));
+            sink.deliver(&Arc::new(frame), false);
         }
         if let Some(cursor) = opening.resume_from {
             self.replay(&mut window, cursor, &sink, &subs);
@@ -188,7 +190,7 @@ impl Hub {
         let Some(entries) = window.since(cursor) else {
             self.stats.resumes_outside_window.fetch_add(1, Ordering::Relaxed);
             let data = serde_json::json!({ "reason": "resume_window", "last_event_id": cursor });
-            sink.deliver(&Arc::new(Frame::system("rig.events_missed", Some(data))));
+            sink.deliver(&Arc::new(Frame::system("rig.events_missed", Some(data))), false);
             return;
         };
         let mut own = SubscriptionIndex::new(self.extractors.clone());
@@ -258,7 +260,7 @@ impl Hub {
             conn.subscriptions = subs;
             conn.sink.clone()
         };
-        self.count(sink.deliver(&frame));
+        self.count(sink.deliver(&frame, true));
         Ok(())
     }
 
@@ -341,22 +343,35 @@ impl Hub {
         self.deliver(&mut targets, &frame)
     }
 
-    /// Queues `frame` for `targets` (or writes it straight to their sockets),
-    /// taking each registry shard's lock once but delivering outside it: a
-    /// direct write is a system call. Connections the slow-client policy
-    /// disconnects are forgotten at once.
+    /// Queues `frame` for `targets`, taking each registry shard's lock once.
+    /// A small fan-out is written straight to the sockets (outside the locks:
+    /// a write is a system call), saving each writer a wake-up; a large one is
+    /// only queued, so the writers share the work across the runtime's threads
+    /// and, when they fall behind, batch several frames into one write.
+    /// Connections the slow-client policy disconnects are forgotten at once.
     fn deliver(&self, targets: &mut [ConnId], frame: &Arc<Frame>) -> usize {
         targets.sort_unstable_by_key(|id| shard_of(*id));
-        let mut sinks = Vec::with_capacity(targets.len());
-        for group in targets.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
-            let shard = lock(&self.shards[shard_of(group[0])]);
-            sinks.extend(group.iter().filter_map(|id| shard.get(id).map(|c| (*id, c.sink.clone()))));
-        }
+        let write_now = targets.len() <= DIRECT_WRITE_MAX_TARGETS;
+        let mut sinks = Vec::new();
         let mut queued = 0;
         let mut too_slow = Vec::new();
-        for (id, sink) in &sinks {
-            match sink.deliver(frame) {
-                Delivery::Disconnected => too_slow.push(*id),
+        for group in targets.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
+            let shard = lock(&self.shards[shard_of(group[0])]);
+            for id in group {
+                let Some(conn) = shard.get(id) else { continue };
+                if write_now {
+                    sinks.push((*id, conn.sink.clone()));
+                    continue;
+                }
+                match conn.sink.deliver(frame, false) {
+                    Delivery::Disconnected => too_slow.push(*id),
+                    d => queued += usize::from(self.count(d)),
+                }
+            }
+        }
+        for (id, sink) in sinks {
+            match sink.deliver(frame, true) {
+                Delivery::Disconnected => too_slow.push(id),
                 Delivery::Written => {
                     if let Some(published) = frame.published {
                         self.stats.delivery_latency.observe(published.elapsed());
@@ -366,7 +381,6 @@ impl Hub {
                 d => queued += usize::from(self.count(d)),
             }
         }
-        drop(sinks);
         for id in too_slow {
             self.count(Delivery::Disconnected);
             self.unregister(id);

@@ -147,12 +147,14 @@ impl Outbox {
         let _ = self.direct.set(direct);
     }
 
-    pub fn push(&self, frame: &Arc<Frame>) -> Delivery {
+    /// Queues `frame`, or with `write_now` writes it to the socket right away
+    /// if the connection has a [`DirectWrite`] and nothing is ahead of it.
+    pub fn push(&self, frame: &Arc<Frame>, write_now: bool) -> Delivery {
         let mut s = lock(&self.state);
         if s.writer_gone || s.close.is_some() {
             return Delivery::Gone;
         }
-        if let Some(direct) = self.direct.get().filter(|_| s.frames.is_empty() && !s.busy && s.missed == 0) {
+        if let Some(direct) = self.direct.get().filter(|_| write_now && s.frames.is_empty() && !s.busy && s.missed == 0) {
             let bytes = direct.wire(frame);
             match direct.try_write(bytes) {
                 Ok(n) if n == bytes.len() => return Delivery::Written,
@@ -305,9 +307,10 @@ pub enum Sink {
 }
 
 impl Sink {
-    pub fn deliver(&self, frame: &Arc<Frame>) -> Delivery {
+    /// Queues `frame`; with `write_now`, a stream may write it to its socket at once.
+    pub fn deliver(&self, frame: &Arc<Frame>, write_now: bool) -> Delivery {
         match self {
-            Sink::Stream(outbox) => outbox.push(frame),
+            Sink::Stream(outbox) => outbox.push(frame, write_now),
             Sink::Poll(buf) => {
                 buf.push(frame.clone());
                 Delivery::Queued
@@ -353,9 +356,9 @@ mod tests {
     #[test]
     fn drop_oldest_keeps_the_newest_and_reports_the_gap() {
         let o = Outbox::new(2, SlowPolicy::DropOldest);
-        assert_eq!(o.push(&frame(1)), Delivery::Queued);
-        assert_eq!(o.push(&frame(2)), Delivery::Queued);
-        assert_eq!(o.push(&frame(3)), Delivery::DroppedOldest);
+        assert_eq!(o.push(&frame(1), true), Delivery::Queued);
+        assert_eq!(o.push(&frame(2), true), Delivery::Queued);
+        assert_eq!(o.push(&frame(3), true), Delivery::DroppedOldest);
         let items = drain(&o);
         assert!(matches!(items[0], Item::Missed(1)));
         assert!(matches!(&items[1], Item::Frame(f) if f.sse.starts_with(b"event: t2")));
@@ -365,21 +368,21 @@ mod tests {
     #[test]
     fn disconnect_policy_clears_and_closes() {
         let o = Outbox::new(1, SlowPolicy::Disconnect);
-        o.push(&frame(1));
-        assert_eq!(o.push(&frame(2)), Delivery::Disconnected);
+        o.push(&frame(1), true);
+        assert_eq!(o.push(&frame(2), true), Delivery::Disconnected);
         let items = drain(&o);
         assert!(matches!(items[..], [Item::Close(CloseReason::SlowConsumer)]));
-        assert_eq!(o.push(&frame(3)), Delivery::Gone);
+        assert_eq!(o.push(&frame(3), true), Delivery::Gone);
     }
 
     #[test]
     fn session_kill_jumps_the_queue_and_gone_writers_refuse_frames() {
         let o = Outbox::new(8, SlowPolicy::DropOldest);
-        o.push(&frame(1));
+        o.push(&frame(1), true);
         o.close(CloseReason::SessionKilled);
         assert!(matches!(drain(&o)[..], [Item::Close(CloseReason::SessionKilled)]));
         let o = Outbox::new(8, SlowPolicy::DropOldest);
         o.writer_gone();
-        assert_eq!(o.push(&frame(1)), Delivery::Gone);
+        assert_eq!(o.push(&frame(1), true), Delivery::Gone);
     }
 }
