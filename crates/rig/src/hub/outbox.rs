@@ -385,4 +385,90 @@ mod tests {
         o.writer_gone();
         assert_eq!(o.push(&frame(1), true), Delivery::Gone);
     }
+
+    /// A socket that takes `budget` more bytes, then would block.
+    #[derive(Debug, Default)]
+    struct FakeSocket {
+        budget: Mutex<usize>,
+        written: Mutex<Vec<u8>>,
+    }
+
+    impl DirectWrite for FakeSocket {
+        fn wire<'a>(&self, frame: &'a Frame) -> &'a Bytes {
+            &frame.sse
+        }
+
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            let mut budget = lock(&self.budget);
+            let n = buf.len().min(*budget);
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            *budget -= n;
+            lock(&self.written).extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+    }
+
+    fn direct(o: &Outbox, budget: usize) -> Arc<FakeSocket> {
+        let socket = Arc::new(FakeSocket { budget: Mutex::new(budget), ..Default::default() });
+        o.set_direct(socket.clone());
+        socket
+    }
+
+    #[test]
+    fn direct_writes_only_when_asked_and_nothing_is_ahead() {
+        let o = Outbox::new(8, SlowPolicy::DropOldest);
+        assert_eq!(o.push(&frame(1), true), Delivery::Queued, "no socket yet");
+        let socket = direct(&o, 1 << 20);
+        assert_eq!(o.push(&frame(2), true), Delivery::Queued, "frame 1 is still queued");
+        assert_eq!(drain(&o).len(), 2);
+        assert!(o.done());
+        assert_eq!(o.push(&frame(3), false), Delivery::Queued, "a large fan-out queues");
+        assert_eq!(drain(&o).len(), 1);
+        assert!(o.done());
+        assert_eq!(o.push(&frame(4), true), Delivery::Written);
+        assert!(lock(&socket.written).starts_with(b"event: t4\n"));
+        // The writer holds something: no direct write may overtake it.
+        o.take(&mut Vec::new());
+        assert_eq!(o.push(&frame(5), true), Delivery::Queued);
+    }
+
+    #[test]
+    fn a_half_written_frame_is_finished_first_and_never_dropped() {
+        let o = Outbox::new(1, SlowPolicy::DropOldest);
+        let socket = direct(&o, 5);
+        assert_eq!(o.push(&frame(1), true), Delivery::Queued);
+        assert_eq!(&lock(&socket.written)[..], b"event");
+        // Capacity 1, yet the half-written frame stays; then the next one is dropped for a newer one.
+        assert_eq!(o.push(&frame(2), true), Delivery::Queued);
+        assert_eq!(o.push(&frame(3), true), Delivery::DroppedOldest);
+        let mut items = Vec::new();
+        let sent = o.take(&mut items);
+        assert_eq!(sent, 5, "the writer skips what the client already has");
+        assert!(matches!(&items[0], Item::Frame(f) if f.sse.starts_with(b"event: t1")));
+        assert!(matches!(items[1], Item::Missed(1)));
+        assert!(matches!(&items[2], Item::Frame(f) if f.sse.starts_with(b"event: t3")));
+
+        // A session kill drops what is queued, except a frame already begun.
+        let o = Outbox::new(8, SlowPolicy::DropOldest);
+        direct(&o, 3);
+        o.push(&frame(1), true);
+        o.push(&frame(2), true);
+        o.close(CloseReason::SessionKilled);
+        let mut items = Vec::new();
+        assert_eq!(o.take(&mut items), 3);
+        assert!(matches!(&items[..], [Item::Frame(_), Item::Close(CloseReason::SessionKilled)]));
+    }
+
+    #[test]
+    fn heartbeats_are_asked_for_only_when_idle() {
+        let o = Outbox::new(8, SlowPolicy::DropOldest);
+        o.heartbeat();
+        assert!(matches!(drain(&o)[..], [Item::Heartbeat]));
+        o.push(&frame(1), true);
+        o.heartbeat();
+        assert!(matches!(drain(&o)[..], [Item::Frame(_)]));
+        assert!(drain(&o).is_empty());
+    }
 }
