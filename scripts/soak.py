@@ -38,12 +38,15 @@ def error(kind):
     ERRORS[kind] = ERRORS.get(kind, 0) + 1
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_ports(n):
+    """n distinct free ports (all held until all are picked, so none repeats)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("0.0.0.0", 0))  # the gateway binds every address
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 class Backend(BaseHTTPRequestHandler):
@@ -225,7 +228,7 @@ async def main():
         {"id": "get", "method": "GET", "path_regex": "/soak/api/(.*)", "path_replacement": "/\\1"},
         {"id": "post", "method": "POST", "path_regex": "/soak/api/(.*)", "path_replacement": "/\\1"}]}},
         "proxy": {"use_env": False, "target_url": "127.0.0.1", "port": backend.server_address[1]}}]
-    inbound, api = free_port(), free_port()
+    inbound, api = free_ports(2)
     env = dict(os.environ, INBOUND_PORT=str(inbound), API_HTTP_PORT=str(api), LOG_LEVEL="warn",
                PROXY_CONFIG_FILE=json.dumps(apis), MAX_CONNECTIONS_PER_MINUTE="1000000")
     # A long-polling client that goes away leaves its session (and its buffer of
@@ -233,8 +236,13 @@ async def main():
     # hour by default: memory is bounded by that, but would only level off after
     # an hour. A 30 s timeout lets the bound show within the run.
     env.setdefault("RIG_LONGPOLL_SESSION_TIMEOUT_MS", "30000")
+    # Likewise the resume window fills for RIG_RESUME_MAX_AGE_MS (5 min by
+    # default) before it levels off; a 60 s age shows its bound early.
+    env.setdefault("RIG_RESUME_MAX_AGE_MS", "60000")
     rig = subprocess.Popen([a.rig], env=env)
     for _ in range(200):
+        if rig.poll() is not None:
+            sys.exit(f"soak: the gateway exited at start (code {rig.returncode})")
         try:
             socket.create_connection(("127.0.0.1", inbound), timeout=0.1).close()
             break
@@ -276,14 +284,16 @@ async def main():
     rig.send_signal(signal.SIGTERM)
     rig.wait(timeout=30)
 
-    warm = next((s for s in samples if s[0] >= 60), samples[min(1, len(samples) - 1)])
+    # Warmed up once every bounded buffer has had time to fill.
+    fill_s = max(int(env["RIG_LONGPOLL_SESSION_TIMEOUT_MS"]), int(env["RIG_RESUME_MAX_AGE_MS"])) / 1000 + 30
+    warm = next((s for s in samples if s[0] >= fill_s), samples[min(1, len(samples) - 1)])
     peak_rss = max(s[1] for s in samples)
     growth = end[0] - warm[1]
     flat_rss = growth <= max(4096, warm[1] * 0.10)  # within 4 MiB or 10% of the warmed-up RSS
     flat_fds = end[1] <= samples[0][2] + 2
     lines = [
         f"# Soak run ({a.seconds} s)", "",
-        f"- long-polling session timeout: {env['RIG_LONGPOLL_SESSION_TIMEOUT_MS']} ms",
+        f"- long-polling session timeout: {env['RIG_LONGPOLL_SESSION_TIMEOUT_MS']} ms; resume window max age: {env['RIG_RESUME_MAX_AGE_MS']} ms",
         f"- traffic: {a.clients} churning clients (SSE/WS/long-polling, 0.5-5 s lives), {a.rate:g} events/s, {a.proxy_rate:g} proxy requests/s",
         f"- totals: {json.dumps(STATS)}; errors by kind: {json.dumps(ERRORS)}", "",
         "| | RSS KiB | open fds |", "|---|---|---|",

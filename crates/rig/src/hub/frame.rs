@@ -33,8 +33,14 @@ pub struct Frame {
 impl Frame {
     /// Encodes a validated event; its SSE frame carries `id: <event id>` so a
     /// browser's `EventSource` hands it back as `Last-Event-ID` on reconnect.
+    ///
+    /// The JSON is copied: a parsed event's bytes are often a slice of a much
+    /// larger buffer (hyper's read buffer, a broker client's), and a frame
+    /// lives on in the resume window and long-polling buffers, where a few
+    /// hundred bytes of event would otherwise pin kilobytes each.
     pub fn from_event(event: &CloudEvent) -> Frame {
-        Frame { published: Some(Instant::now()), ..Frame::encode(event.id(), event.event_type(), event.json().clone(), Some(event.id())) }
+        let json = Bytes::copy_from_slice(event.json());
+        Frame { published: Some(Instant::now()), ..Frame::encode(event.id(), event.event_type(), json, Some(event.id())) }
     }
 
     fn encode(id: &str, event_type: &str, json: Bytes, sse_id: Option<&str>) -> Frame {
@@ -178,6 +184,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_frame_does_not_pin_the_buffer_its_event_was_parsed_from() {
+        let mut read_buffer = BytesMut::with_capacity(64 * 1024);
+        read_buffer.put_slice(br#"{"specversion":"1.0","type":"t","id":"x","source":"s"}"#);
+        let event = CloudEvent::parse(read_buffer.freeze()).unwrap();
+        let frame = Frame::from_event(&event);
+        assert_eq!(frame.json, event.json());
+        assert_ne!(frame.json.as_ptr(), event.json().as_ptr(), "the frame has its own exact-size copy");
+    }
 
     #[test]
     fn sse_splits_lines_and_ends_with_blank_line() {
