@@ -33,17 +33,15 @@ pub struct Frame {
 impl Frame {
     /// Encodes a validated event; its SSE frame carries `id: <event id>` so a
     /// browser's `EventSource` hands it back as `Last-Event-ID` on reconnect.
-    ///
-    /// The JSON is copied: a parsed event's bytes are often a slice of a much
-    /// larger buffer (hyper's read buffer, a broker client's), and a frame
-    /// lives on in the resume window and long-polling buffers, where a few
-    /// hundred bytes of event would otherwise pin kilobytes each.
     pub fn from_event(event: &CloudEvent) -> Frame {
-        let json = Bytes::copy_from_slice(event.json());
-        Frame { published: Some(Instant::now()), ..Frame::encode(event.id(), event.event_type(), json, Some(event.id())) }
+        Frame { published: Some(Instant::now()), ..Frame::encode(event.id(), event.event_type(), event.json(), Some(event.id())) }
     }
 
-    fn encode(id: &str, event_type: &str, json: Bytes, sse_id: Option<&str>) -> Frame {
+    /// Never keeps `json` itself: a parsed event's bytes are often a slice of
+    /// a much larger buffer (hyper's read buffer, a broker client's), and a
+    /// frame lives on in the resume window and long-polling buffers, where a
+    /// few hundred bytes of event would otherwise pin kilobytes each.
+    fn encode(id: &str, event_type: &str, json: &[u8], sse_id: Option<&str>) -> Frame {
         let (sse_chunk, sse) = sse_chunk(event_type, sse_id, &json);
         let ws_frame = ws_text_frame(&json);
         // The JSON is kept once, inside the WebSocket frame: two allocations per event, not three.
@@ -76,8 +74,8 @@ impl Frame {
         m.insert("time".into(), json!(rfc3339_micros(SystemTime::now())));
         m.insert("type".into(), json!(event_type));
         // serde_json's map is ordered by key, which is RIG's (alphabetical) order.
-        let json = Bytes::from(serde_json::to_vec(&Value::Object(m)).expect("a Value always serialises"));
-        Frame::encode(&id, event_type, json, cursor)
+        let json = serde_json::to_vec(&Value::Object(m)).expect("a Value always serialises");
+        Frame::encode(&id, event_type, &json, cursor)
     }
 }
 
