@@ -42,8 +42,8 @@ impl Frame {
     /// frame lives on in the resume window and long-polling buffers, where a
     /// few hundred bytes of event would otherwise pin kilobytes each.
     fn encode(id: &str, event_type: &str, json: &[u8], sse_id: Option<&str>) -> Frame {
-        let (sse_chunk, sse) = sse_chunk(event_type, sse_id, &json);
-        let ws_frame = ws_text_frame(&json);
+        let (sse_chunk, sse) = sse_chunk(event_type, sse_id, json);
+        let ws_frame = ws_text_frame(json);
         // The JSON is kept once, inside the WebSocket frame: two allocations per event, not three.
         let json = ws_frame.slice(ws_frame.len() - json.len()..);
         let ws = Utf8Bytes::try_from(json.clone()).expect("event JSON was parsed from UTF-8 or serialised by us");
