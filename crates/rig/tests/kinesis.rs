@@ -18,11 +18,7 @@ struct Kinesis {
 
 async fn kinesis() -> Kinesis {
     require_python_modules("boto3", "boto3");
-    let program = require_program("moto_server", "PyPI moto[server]");
-    let port = free_port();
-    let args = ["-H", "127.0.0.1", "-p", &port.to_string()].iter().map(|s| s.to_string()).collect();
-    let server = Broker::start("moto", program, args, port).await;
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (server, endpoint) = Broker::moto().await;
     let mut producer = Producer::spawn("kinesis_producer.py", &endpoint).await;
     producer.ok(&json!({"op": "create_stream", "stream": STREAM})).await;
     Kinesis { server, producer, endpoint }

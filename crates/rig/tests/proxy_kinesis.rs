@@ -13,11 +13,7 @@ const STREAM: &str = "rig-requests";
 #[tokio::test]
 async fn events_are_put_to_the_stream() {
     require_python_modules("boto3", "boto3");
-    let program = require_program("moto_server", "PyPI moto[server]");
-    let port = free_port();
-    let args = ["-H", "127.0.0.1", "-p", &port.to_string()].iter().map(|s| s.to_string()).collect();
-    let _server = Broker::start("moto", program, args, port).await;
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (_server, endpoint) = Broker::moto().await;
     let mut client = Producer::spawn("kinesis_producer.py", &endpoint).await;
     client.ok(&json!({"op": "create_stream", "stream": STREAM})).await;
 

