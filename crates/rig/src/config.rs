@@ -358,6 +358,13 @@ impl Config {
         }
     }
 
+    /// Parses `pairs` as the whole environment (unit tests of each module's settings).
+    #[cfg(test)]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_strings(&env)
+    }
+
     /// Defaults with both ports on 0 (any free port): the test starting point.
     pub fn for_test(overrides: &[(&str, &str)]) -> Config {
         let env: HashMap<String, String> =
@@ -434,13 +441,9 @@ pub fn markdown_reference() -> String {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
     #[test]
     fn defaults_match_rig() {
-        let c = Config::from_strings(&env(&[])).unwrap();
+        let c = Config::from_pairs(&[]).unwrap();
         assert_eq!((c.inbound_port, c.api_port, c.cors.as_str()), (4000, 4010, "*"));
         assert_eq!(c.max_connections_per_minute, 5000);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(15));
@@ -448,7 +451,7 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_reported_by_name() {
-        let errs = Config::from_strings(&env(&[("INBOUND_PORT", "x"), ("EXTRACTORS", "{bad"), ("LOG_LEVEL", "loud")])).unwrap_err();
+        let errs = Config::from_pairs(&[("INBOUND_PORT", "x"), ("EXTRACTORS", "{bad"), ("LOG_LEVEL", "loud")]).unwrap_err();
         let names: Vec<_> = errs.iter().map(|e| e.name).collect();
         assert_eq!(names, ["INBOUND_PORT", "EXTRACTORS", "LOG_LEVEL"]);
     }
@@ -456,7 +459,7 @@ mod tests {
     #[test]
     fn every_default_parses() {
         for v in VARS {
-            let c = Config::from_strings(&env(&[(v.name, v.default)]));
+            let c = Config::from_pairs(&[(v.name, v.default)]);
             assert!(c.is_ok(), "{}: {:?}", v.name, c.err());
         }
     }

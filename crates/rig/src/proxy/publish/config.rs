@@ -63,13 +63,10 @@ fn positive_ms(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use crate::Config;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<crate::config::ConfigError>> {
-        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_strings(&env)
+        Config::from_pairs(pairs)
     }
 
     #[test]
