@@ -106,18 +106,6 @@ fn rss_bytes() -> u64 {
     statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
 }
 
-async fn wait_for_connections(rig: &TestRig, n: usize) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (sse, ws, lp) = rig.app.state.hub.connection_counts();
-        if sse + ws + lp == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "expected {n} connections");
-        tokio::task::yield_now().await;
-    }
-}
-
 #[tokio::test]
 async fn a_stalled_client_neither_slows_others_nor_grows_memory() {
     // The resume window is off so that the measurement is about the outboxes.
@@ -126,7 +114,7 @@ async fn a_stalled_client_neither_slows_others_nor_grows_memory() {
     let mut healthy =
         SseClient::connect(&rig.url(&format!("/_rig/v1/connection/sse?subscriptions={}", enc(r#"[{"eventType":"greeting"}]"#)))).await;
     healthy.greeted().await;
-    wait_for_connections(&rig, 2).await;
+    rig.wait_for_connections(2).await;
     let before = rss_bytes();
     let padding = "x".repeat(20_000);
     let mut worst = Duration::ZERO;
@@ -152,7 +140,7 @@ async fn a_stalled_client_neither_slows_others_nor_grows_memory() {
 async fn disconnect_policy_forgets_a_stalled_client() {
     let rig = TestRig::start(&[("RIG_OUTBOX_CAPACITY", "4"), ("RIG_SLOW_CLIENT_POLICY", "disconnect")]).await;
     let _stalled = stalled_client(&rig);
-    wait_for_connections(&rig, 1).await;
+    rig.wait_for_connections(1).await;
     let padding = "x".repeat(50_000);
     let deadline = Instant::now() + PATIENCE;
     let mut i = 0;
@@ -161,6 +149,6 @@ async fn disconnect_policy_forgets_a_stalled_client() {
         i += 1;
         rig.publish(&greeting(&format!("d{i}"), json!({"pad": padding}))).await;
     }
-    wait_for_connections(&rig, 0).await;
+    rig.wait_for_connections(0).await;
     let _: Value = json!(null);
 }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::*;
 use serde_json::{json, Value};
 use tokio::{
@@ -135,18 +133,6 @@ fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-async fn wait_for_connections(rig: &TestRig, n: usize) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (sse, ws, lp) = rig.app.state.hub.connection_counts();
-        if sse + ws + lp == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "expected {n} connections, have {}", sse + ws + lp);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn pings_get_pongs_and_a_client_close_is_echoed() {
     let rig = TestRig::start(&[]).await;
@@ -154,14 +140,14 @@ async fn pings_get_pongs_and_a_client_close_is_echoed() {
     ws.greeted().await;
     ws.send(&masked(0x89, b"are you there")).await;
     assert_eq!(ws.frame_no_ping().await, (0xA, b"are you there".to_vec()));
-    wait_for_connections(&rig, 1).await;
+    rig.wait_for_connections(1).await;
     let mut close = 1000u16.to_be_bytes().to_vec();
     close.extend_from_slice(b"bye");
     ws.send(&masked(0x88, &close)).await;
     let (opcode, payload) = ws.frame_no_ping().await;
     assert_eq!((opcode, payload), (0x8, 1000u16.to_be_bytes().to_vec()));
     ws.expect_end().await;
-    wait_for_connections(&rig, 0).await;
+    rig.wait_for_connections(0).await;
 }
 
 #[tokio::test]
@@ -201,7 +187,7 @@ async fn protocol_violations_close_with_1002() {
         ws.send(&bytes).await;
         assert_eq!(ws.expect_close(1002).await, "Protocol error.", "{what}");
     }
-    wait_for_connections(&rig, 0).await;
+    rig.wait_for_connections(0).await;
 }
 
 #[tokio::test]
@@ -232,16 +218,16 @@ async fn clients_that_vanish_are_forgotten() {
     sse.write_all(format!("GET {SSE_PATH} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
     let mut tmp = [0u8; 1024];
     assert!(sse.read(&mut tmp).await.unwrap() > 0);
-    wait_for_connections(&rig, 2).await;
+    rig.wait_for_connections(2).await;
     drop(ws);
     drop(sse);
-    wait_for_connections(&rig, 0).await;
+    rig.wait_for_connections(0).await;
     // A half-open client (sent its request, then shut its side) is gone too.
     let mut sse = TcpStream::connect(rig.app.inbound_addr).await.unwrap();
     sse.write_all(format!("GET {SSE_PATH} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
     sse.shutdown().await.unwrap();
     assert!(sse.read(&mut tmp).await.unwrap() > 0);
-    wait_for_connections(&rig, 0).await;
+    rig.wait_for_connections(0).await;
 }
 
 /// Publishes `n` padded greetings, then a marker; returns the marker's id.

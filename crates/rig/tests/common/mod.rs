@@ -85,6 +85,19 @@ impl TestRig {
         }
         req.send().await.unwrap()
     }
+
+    /// Waits until the hub holds exactly `n` connections (all transports).
+    pub async fn wait_for_connections(&self, n: usize) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let (sse, ws, lp) = self.app.state.hub.connection_counts();
+            if sse + ws + lp == n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "expected {n} connections, have {}", sse + ws + lp);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// An API definition whose backend is 127.0.0.1:`port`.
