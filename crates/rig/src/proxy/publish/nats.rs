@@ -11,7 +11,7 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use async_nats::{client::RequestErrorKind, connection::State, ConnectOptions, Event, Request};
+use async_nats::{client::RequestErrorKind, connection::State, Request};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::Response,
@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::Call;
 use crate::{
     proxy::{api::ResponseFrom, metrics::Outcome, ProxyRequest},
-    source::{nats::config::NatsConfig, nats::subscriber::server_addrs, Health},
+    source::{nats::config::NatsConfig, nats::subscriber::connect, Health},
 };
 
 /// Name in `/health`.
@@ -45,29 +45,7 @@ impl NatsTarget {
         health.register(HEALTH_NAME);
         let (config, slot) = (self.config.clone(), self.client.clone());
         tokio::spawn(async move {
-            let addrs = match server_addrs(&config.servers) {
-                Ok(a) => a,
-                Err(error) => return health.down(HEALTH_NAME, error),
-            };
-            let events = health.clone();
-            let max_delay = config.backoff_max;
-            let options = ConnectOptions::new()
-                .name("rig-target")
-                .retry_on_initial_connect()
-                .max_reconnects(None)
-                .reconnect_delay_callback(move |attempts| Duration::from_millis(100u64 << attempts.min(8)).min(max_delay))
-                .event_callback(move |event| {
-                    let h = events.clone();
-                    async move {
-                        match event {
-                            Event::Connected => h.up(HEALTH_NAME),
-                            Event::Disconnected => h.down(HEALTH_NAME, "disconnected from the NATS server"),
-                            Event::ClientError(e) => h.down(HEALTH_NAME, e),
-                            other => tracing::debug!(event = %other, "NATS target connection event."),
-                        }
-                    }
-                });
-            let client = match async_nats::connect_with_options(addrs, options).await {
+            let client = match connect(&config, "rig-target", health.clone(), HEALTH_NAME).await {
                 Ok(c) => c,
                 Err(error) => return health.down(HEALTH_NAME, error),
             };
