@@ -15,24 +15,30 @@ use tokio::{
 const WS_PATH: &str = "/_rig/v1/connection/ws";
 const SSE_PATH: &str = "/_rig/v1/connection/sse";
 
-/// A raw WebSocket client: it sends the handshake (and `early` right behind
-/// it, in the same write) and reads the 101 head.
-struct RawWs {
+/// A raw TCP client of the inbound port; what it has read and not consumed is in `buf`.
+struct Raw {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
-impl RawWs {
-    async fn connect(rig: &TestRig, query: &str, early: &[u8]) -> RawWs {
+impl Raw {
+    /// Connects and sends `request` as it is.
+    async fn open(rig: &TestRig, request: &[u8]) -> Raw {
         let mut stream = TcpStream::connect(rig.app.inbound_addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        Raw { stream, buf: Vec::new() }
+    }
+
+    /// A WebSocket client: sends the handshake (and `early` right behind it,
+    /// in the same write) and reads the 101 head.
+    async fn connect(rig: &TestRig, query: &str, early: &[u8]) -> Raw {
         let mut req = format!(
             "GET {WS_PATH}{query} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
         )
         .into_bytes();
         req.extend_from_slice(early);
-        stream.write_all(&req).await.unwrap();
-        let mut ws = RawWs { stream, buf: Vec::new() };
+        let mut ws = Raw::open(rig, &req).await;
         let head = ws.read_until_blank_line().await;
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         assert!(head.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
@@ -45,6 +51,13 @@ impl RawWs {
                 let head: Vec<u8> = self.buf.drain(..end + 4).collect();
                 return String::from_utf8(head).unwrap();
             }
+            self.fill().await;
+        }
+    }
+
+    /// Reads until `done` holds for what is buffered.
+    async fn fill_until(&mut self, done: impl Fn(&[u8]) -> bool) {
+        while !done(&self.buf) {
             self.fill().await;
         }
     }
@@ -136,7 +149,7 @@ fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn pings_get_pongs_and_a_client_close_is_echoed() {
     let rig = TestRig::start(&[]).await;
-    let mut ws = RawWs::connect(&rig, "", &[]).await;
+    let mut ws = Raw::connect(&rig, "", &[]).await;
     ws.greeted().await;
     ws.send(&masked(0x89, b"are you there")).await;
     assert_eq!(ws.frame_no_ping().await, (0xA, b"are you there".to_vec()));
@@ -153,7 +166,7 @@ async fn pings_get_pongs_and_a_client_close_is_echoed() {
 #[tokio::test]
 async fn frames_sent_with_the_handshake_are_answered() {
     let rig = TestRig::start(&[]).await;
-    let mut ws = RawWs::connect(&rig, "", &masked(0x89, b"early")).await;
+    let mut ws = Raw::connect(&rig, "", &masked(0x89, b"early")).await;
     // The pong may come before or after the greeting; both must arrive intact.
     let mut seen = Vec::new();
     while seen.len() < 3 {
@@ -182,7 +195,7 @@ async fn protocol_violations_close_with_1002() {
         ("reserved bits", masked(0xC1, b"x")),
     ];
     for (what, bytes) in cases {
-        let mut ws = RawWs::connect(&rig, "", &[]).await;
+        let mut ws = Raw::connect(&rig, "", &[]).await;
         ws.greeted().await;
         ws.send(&bytes).await;
         assert_eq!(ws.expect_close(1002).await, "Protocol error.", "{what}");
@@ -193,7 +206,7 @@ async fn protocol_violations_close_with_1002() {
 #[tokio::test]
 async fn oversized_client_frames_close_with_1009_and_data_frames_with_1000() {
     let rig = TestRig::start(&[]).await;
-    let mut ws = RawWs::connect(&rig, "", &[]).await;
+    let mut ws = Raw::connect(&rig, "", &[]).await;
     ws.greeted().await;
     // A binary frame that says it is 1 MiB long; only its head is sent.
     let mut head = vec![0x82, 0x80 | 127];
@@ -203,7 +216,7 @@ async fn oversized_client_frames_close_with_1009_and_data_frames_with_1000() {
     assert_eq!(ws.expect_close(1009).await, "Message too big.");
 
     // The first fragment of a text message: RIG's one-way notice.
-    let mut ws = RawWs::connect(&rig, "", &[]).await;
+    let mut ws = Raw::connect(&rig, "", &[]).await;
     ws.greeted().await;
     ws.send(&masked(0x01, b"hel")).await;
     assert_eq!(ws.expect_close(1000).await, "This WebSocket endpoint cannot be used for two-way communication.");
@@ -212,7 +225,7 @@ async fn oversized_client_frames_close_with_1009_and_data_frames_with_1000() {
 #[tokio::test]
 async fn clients_that_vanish_are_forgotten() {
     let rig = TestRig::start(&[]).await;
-    let mut ws = RawWs::connect(&rig, "", &[]).await;
+    let mut ws = Raw::connect(&rig, "", &[]).await;
     ws.greeted().await;
     let mut sse = TcpStream::connect(rig.app.inbound_addr).await.unwrap();
     sse.write_all(format!("GET {SSE_PATH} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
@@ -244,7 +257,7 @@ async fn flood(rig: &TestRig, n: usize, pad: usize) -> String {
 async fn a_stalled_websocket_reader_resumes_with_whole_frames_and_a_missed_notice() {
     let rig = TestRig::start(&[("RIG_OUTBOX_CAPACITY", "4")]).await;
     let subs = enc(r#"[{"eventType":"greeting"}]"#);
-    let mut ws = RawWs::connect(&rig, &format!("?subscriptions={subs}"), &[]).await;
+    let mut ws = Raw::connect(&rig, &format!("?subscriptions={subs}"), &[]).await;
     ws.greeted().await;
     // Far more than the socket buffers hold: some frames are written in part
     // by a direct write and finished later, the rest queue and overflow.
@@ -292,16 +305,9 @@ async fn a_stalled_sse_reader_resumes_with_whole_events() {
 #[tokio::test]
 async fn http_1_0_clients_get_a_raw_stream_that_ends_with_the_connection() {
     let rig = TestRig::start(&[]).await;
-    let mut s = TcpStream::connect(rig.app.inbound_addr).await.unwrap();
-    s.write_all(format!("GET {SSE_PATH} HTTP/1.0\r\n\r\n").as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut tmp = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("event: rig.subscriptions_set") {
-        let n = tokio::time::timeout(PATIENCE, s.read(&mut tmp)).await.unwrap().unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&tmp[..n]);
-    }
-    let text = String::from_utf8(got).unwrap().to_ascii_lowercase();
+    let mut c = Raw::open(&rig, format!("GET {SSE_PATH} HTTP/1.0\r\n\r\n").as_bytes()).await;
+    c.fill_until(|got| String::from_utf8_lossy(got).contains("event: rig.subscriptions_set")).await;
+    let text = String::from_utf8(c.buf).unwrap().to_ascii_lowercase();
     assert!(text.contains("connection: close\r\n"), "{text}");
     assert!(!text.contains("transfer-encoding"), "{text}");
     assert!(text.contains("\r\n\r\nevent: rig.connection.create\n"), "{text}");
@@ -310,31 +316,17 @@ async fn http_1_0_clients_get_a_raw_stream_that_ends_with_the_connection() {
 #[tokio::test]
 async fn a_refused_stream_leaves_the_connection_usable() {
     let rig = TestRig::start(&[]).await;
-    let mut s = TcpStream::connect(rig.app.inbound_addr).await.unwrap();
-    s.write_all(format!("GET {SSE_PATH}?jwt=nonsense HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut tmp = [0u8; 4096];
-    let body_start = loop {
-        let n = tokio::time::timeout(PATIENCE, s.read(&mut tmp)).await.unwrap().unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&tmp[..n]);
-        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&got[..body_start]).to_ascii_lowercase();
+    let mut c = Raw::open(&rig, format!("GET {SSE_PATH}?jwt=nonsense HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await;
+    let head = c.read_until_blank_line().await.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 4"), "{head}");
     let length: usize = head.split("content-length: ").nth(1).unwrap().split("\r\n").next().unwrap().parse().unwrap();
-    while got.len() < body_start + length {
-        let n = s.read(&mut tmp).await.unwrap();
-        got.extend_from_slice(&tmp[..n]);
-    }
-    let body: Value = serde_json::from_slice(&got[body_start..]).expect("a JSON reason");
+    c.fill_until(|got| got.len() >= length).await;
+    let body: Value = serde_json::from_slice(&c.buf).expect("a JSON reason");
     assert!(body.is_object(), "{body}");
     // The same connection, now hyper's: a health check.
-    s.write_all(b"GET /_rig/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    c.send(b"GET /_rig/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     let mut rest = Vec::new();
-    tokio::time::timeout(PATIENCE, s.read_to_end(&mut rest)).await.unwrap().unwrap();
+    tokio::time::timeout(PATIENCE, c.stream.read_to_end(&mut rest)).await.unwrap().unwrap();
     let rest = String::from_utf8_lossy(&rest);
     assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
 }
