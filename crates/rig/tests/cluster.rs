@@ -145,14 +145,7 @@ async fn wait_members(nodes: &[&Node], n: usize) {
 }
 
 async fn publish(http: &reqwest::Client, node: &Node, event: &Value) {
-    let r = http
-        .post(node.url("/_rig/v1/events"))
-        .header("content-type", "application/cloudevents+json")
-        .body(event.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    publish_at(http, &node.url("/_rig/v1/events"), event).await;
 }
 
 async fn blacklist(http: &reqwest::Client, node: &Node, session: &str) {

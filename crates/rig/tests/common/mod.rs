@@ -62,15 +62,7 @@ impl TestRig {
 
     /// Publishes a structured-mode event on the public port; asserts 202.
     pub async fn publish(&self, event: &Value) {
-        let r = self
-            .http
-            .post(self.url("/_rig/v1/events"))
-            .header("content-type", "application/cloudevents+json")
-            .body(event.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202, "publish failed: {}", r.text().await.unwrap());
+        publish_at(&self.http, &self.url("/_rig/v1/events"), event).await;
     }
 
     /// PUT new subscriptions for a connection token.
@@ -98,6 +90,12 @@ impl TestRig {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+/// POSTs a structured-mode event to a gateway's events `url`; asserts 202.
+pub async fn publish_at(http: &reqwest::Client, url: &str, event: &Value) {
+    let r = http.post(url).header("content-type", "application/cloudevents+json").body(event.to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 202, "publish failed: {}", r.text().await.unwrap());
 }
 
 /// An API definition whose backend is 127.0.0.1:`port`.
