@@ -43,7 +43,7 @@ start_rigs() {
     local i log port
     for i in $(seq 1 "$n"); do
         log="$BENCH_TMP/rig-$i-$RANDOM.log"
-        env INBOUND_PORT=0 API_HTTP_PORT=0 RIG_BIND_ADDRESS=127.0.0.1 MAX_CONNECTIONS_PER_MINUTE=100000000 \
+        env INBOUND_PORT=0 API_HTTP_PORT=0 RIG_BIND_ADDRESS=127.0.0.1 MAX_CONNECTIONS_PER_MINUTE=100000000 RIG_MAX_CONNECTIONS_PER_IP=0 \
             RIG_OUTBOX_CAPACITY="${RIG_OUTBOX_CAPACITY:-1000}" "$@" "$BIN/rig" 2>"$log" &
         RIG_PIDS+=("$!"); BENCH_PIDS+=("$!")
         for _ in $(seq 1 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done

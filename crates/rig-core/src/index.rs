@@ -72,10 +72,11 @@ impl<K: Copy + Eq + Hash + Ord> SubscriptionIndex<K> {
         self.locations.len()
     }
 
-    /// Replaces all subscriptions of `conn`.
+    /// Replaces all subscriptions of `conn`. Linear in the rows inserted: each
+    /// row's location is found by hash, never by scanning the others.
     pub fn set(&mut self, conn: K, subs: &[Subscription]) {
         self.remove(conn);
-        let mut locs: Vec<Location> = Vec::new();
+        let mut locs: HashMap<(Arc<str>, Option<FieldKey>), usize> = HashMap::new();
         for sub in subs {
             let event_type = self.intern(&sub.event_type);
             for row in self.rows_of(sub) {
@@ -94,13 +95,11 @@ impl<K: Copy + Eq + Hash + Ord> SubscriptionIndex<K> {
                     }
                 };
                 self.rows += 1;
-                match locs.iter_mut().find(|l| l.key == key && l.event_type == event_type) {
-                    Some(l) => l.rows += 1,
-                    None => locs.push(Location { event_type: event_type.clone(), key, rows: 1 }),
-                }
+                *locs.entry((event_type.clone(), key)).or_default() += 1;
             }
         }
         if !locs.is_empty() {
+            let locs = locs.into_iter().map(|((event_type, key), rows)| Location { event_type, key, rows }).collect();
             self.locations.insert(conn, locs);
         }
     }

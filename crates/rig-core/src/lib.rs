@@ -19,4 +19,4 @@ pub mod subscription;
 pub use event::{CloudEvent, EventError, SpecVersion};
 pub use extractor::{ExtractorConfig, ExtractorError};
 pub use index::SubscriptionIndex;
-pub use subscription::{Subscription, SubscriptionError};
+pub use subscription::{Limits, Subscription, SubscriptionError};

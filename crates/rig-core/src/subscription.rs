@@ -92,15 +92,57 @@ pub fn parse_value(value: &Value, input: &str) -> Result<Vec<Subscription>, Subs
     }
 }
 
-/// Removes exact structural duplicates, keeping the first occurrence (RIG's `Enum.uniq`).
+/// Removes exact structural duplicates, keeping the first occurrence (RIG's
+/// `Enum.uniq`). Linear: each subscription is looked up by its canonical JSON
+/// (object keys are sorted), never compared with every other one.
 pub fn dedup(subs: Vec<Subscription>) -> Vec<Subscription> {
-    let mut out: Vec<Subscription> = Vec::with_capacity(subs.len());
-    for s in subs {
-        if !out.contains(&s) {
-            out.push(s);
+    let mut seen = std::collections::HashSet::with_capacity(subs.len());
+    subs.into_iter().filter(|s| seen.insert(s.to_json().to_string())).collect()
+}
+
+/// Bounds on what one connection may subscribe to, so no client can make the
+/// index (and the lock it sits behind) hold an unbounded amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Subscriptions per connection.
+    pub subscriptions: usize,
+    /// `oneOf` clauses per subscription.
+    pub clauses: usize,
+    /// Bytes of the subscription list a client sends (query parameter or body).
+    pub bytes: usize,
+}
+
+impl Limits {
+    /// No bound: for tests and tools that parse trusted input.
+    pub const NONE: Limits = Limits { subscriptions: usize::MAX, clauses: usize::MAX, bytes: usize::MAX };
+
+    /// Refuses a subscription text of `len` bytes before it is parsed.
+    pub fn check_bytes(&self, len: usize) -> Result<(), String> {
+        if len > self.bytes {
+            return Err(format!("subscriptions too large: {len} bytes (at most {}, RIG_MAX_SUBSCRIPTION_BYTES)", self.bytes));
+        }
+        Ok(())
+    }
+
+    /// The first bound `subs` exceeds, as a sentence naming the variable that sets it.
+    pub fn check(&self, subs: &[Subscription]) -> Result<(), String> {
+        if subs.len() > self.subscriptions {
+            return Err(format!(
+                "too many subscriptions: {} (at most {} per connection, RIG_MAX_SUBSCRIPTIONS)",
+                subs.len(),
+                self.subscriptions
+            ));
+        }
+        match subs.iter().find(|s| s.one_of.len() > self.clauses) {
+            Some(s) => Err(format!(
+                "too many oneOf clauses in the subscription to {:?}: {} (at most {}, RIG_MAX_SUBSCRIPTION_CLAUSES)",
+                s.event_type,
+                s.one_of.len(),
+                self.clauses
+            )),
+            None => Ok(()),
         }
     }
-    out
 }
 
 /// Byte offset of a serde_json error, as the decoder's "position".

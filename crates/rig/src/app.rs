@@ -9,12 +9,13 @@ use tokio::{
 };
 
 use crate::{
+    accept::Acceptor,
     auth::Auth,
     cluster::{self, Cluster, LocalNode},
     config::Config,
     http::{inbound, internal},
     hub::{ConnId, Hub, Window},
-    limit::ConnectionLimit,
+    limit::{ConnectionLimit, PerAddress},
     proxy::Proxy,
     server,
     source::{self, Dispatcher},
@@ -30,6 +31,10 @@ pub struct AppState {
     /// Where every source (HTTP, Kafka, NATS, Kinesis) hands its events.
     pub dispatcher: Dispatcher,
     pub limit: ConnectionLimit,
+    /// What every listener bounds per client (connections per address, body read time).
+    pub server_limits: server::Limits,
+    /// Long-polling sessions per client address.
+    pub longpoll_sessions: PerAddress,
     pub tracer: Tracer,
     /// Taken (and spawned) by [`App::start`].
     export_task: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
@@ -39,7 +44,6 @@ pub struct AppState {
     pub cluster: Option<Arc<Cluster>>,
     tokens: TokenCodec,
     node_id: u64,
-    cors: HeaderValue,
 }
 
 /// Where a connection token points.
@@ -58,7 +62,6 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
-        let cors = HeaderValue::from_str(&config.cors).map_err(|_| format!("CORS={:?} is not a valid header value", config.cors))?;
         let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
         let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
         let (tracer, export_task) = crate::telemetry::start(&config.tracing);
@@ -71,10 +74,15 @@ impl AppState {
             export_task: std::sync::Mutex::new(export_task),
             hub,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
+            server_limits: server::Limits {
+                body_read_timeout: config.body_read_timeout,
+                per_ip: server::PerIp::new(config.max_connections_per_ip),
+                write_timeout: config.write_timeout,
+            },
+            longpoll_sessions: PerAddress::new(config.max_longpoll_sessions_per_ip),
             cluster: None,
             tokens: TokenCodec::new(config.node_cookie.as_deref()),
             node_id,
-            cors,
             config,
         })
     }
@@ -139,7 +147,7 @@ impl AppState {
 
     /// `access-control-allow-origin` value (`CORS`).
     pub fn cors_header(&self) -> HeaderValue {
-        self.cors.clone()
+        self.config.cors.own()
     }
 }
 
@@ -163,8 +171,15 @@ impl App {
         let mut state = AppState::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let c = &state.config;
         let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_port))?;
-        let api = listen(SocketAddr::new(c.bind_address, c.api_port))?;
+        let api = listen(SocketAddr::new(c.api_bind_address, c.api_port))?;
         let (inbound_addr, api_addr) = (inbound.local_addr()?, api.local_addr()?);
+        if !c.api_bind_address.is_loopback() && !c.api_access.has_token() {
+            tracing::warn!(
+                %api_addr,
+                "The internal API (management, blacklisting, publishing) listens beyond loopback without authentication: \
+                 set RIG_API_TOKEN, or RIG_API_BIND_ADDRESS=127.0.0.1, or keep the port firewalled."
+            );
+        }
         if let Some(cc) = c.cluster.clone() {
             let local =
                 LocalNode { id: state.node_id, bind: c.bind_address, inbound: inbound_addr, api: api_addr, longpoll_wait: c.longpoll_wait };
@@ -177,8 +192,8 @@ impl App {
         let state: Shared = Arc::new(state);
         let c = &state.config;
         let mut tasks = vec![
-            serve(inbound, inbound::router(state.clone()), None),
-            serve(api, internal::router(state.clone()), None),
+            serve(inbound, "public", inbound::router(state.clone()), None, &state),
+            serve(api, "internal", internal::router(state.clone()), None, &state),
             tokio::spawn(expire_longpoll_sessions(state.clone())),
             tokio::spawn({
                 let state = state.clone();
@@ -192,11 +207,11 @@ impl App {
         let mut https = None;
         if let Some(tls) = &state.config.tls {
             let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_https_port))?;
-            let api = listen(SocketAddr::new(c.bind_address, c.api_https_port))?;
+            let api = listen(SocketAddr::new(c.api_bind_address, c.api_https_port))?;
             https = Some((inbound.local_addr()?, api.local_addr()?));
             // Kept right after the plain listeners: shutdown stops the first four tasks.
-            tasks.insert(2, serve(inbound, inbound::router(state.clone()), Some(tls.clone())));
-            tasks.insert(3, serve(api, internal::router(state.clone()), Some(tls.clone())));
+            tasks.insert(2, serve(inbound, "public https", inbound::router(state.clone()), Some(tls.clone()), &state));
+            tasks.insert(3, serve(api, "internal https", internal::router(state.clone()), Some(tls.clone()), &state));
         }
         if let Some(cluster) = &state.cluster {
             tasks.push(tokio::spawn(follow_blacklist(state.clone(), cluster.clone())));
@@ -226,8 +241,14 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<rustls::ServerConfig>>) -> JoinHandle<()> {
-    tokio::spawn(server::serve(listener, router, tls))
+fn serve(
+    listener: TcpListener,
+    name: &'static str,
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: &Shared,
+) -> JoinHandle<()> {
+    tokio::spawn(server::serve(Acceptor::new(listener, name), router, tls, state.server_limits.clone()))
 }
 
 async fn expire_longpoll_sessions(state: Shared) {

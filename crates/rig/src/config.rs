@@ -48,9 +48,14 @@ pub const VARS: &[Var] = &[
     rig("HTTPS_CERTFILE", "", "PEM certificate (chain) file; with HTTPS_KEYFILE it turns HTTPS on for both ports (HTTP stays on)."),
     rig("HTTPS_KEYFILE", "", "PEM private key file; may be PKCS#8 encrypted (ENCRYPTED PRIVATE KEY)."),
     rig("HTTPS_KEYFILE_PASS", "", "Pass phrase of an encrypted HTTPS_KEYFILE."),
-    rig("CORS", "*", "Value of access-control-allow-origin on the public port."),
+    rig("CORS", "*", "Origins allowed to read public-port responses: * (any, without credentials) or a comma-separated list (a listed Origin is echoed with Vary: Origin, others get the first entry; long-polling allows credentials only then)."),
     rig("EXTRACTORS", "", "Extractor config: a JSON file path or inline JSON (event type -> field -> pointers)."),
     rig("MAX_CONNECTIONS_PER_MINUTE", "5000", "New SSE/WS/long-polling connections accepted per node per wall-clock minute."),
+    ours("RIG_MAX_SUBSCRIPTIONS", "256", "Subscriptions one connection may hold (query parameter, PUT, JWT-inferred together); more is refused with 400."),
+    ours("RIG_MAX_SUBSCRIPTION_CLAUSES", "256", "oneOf clauses one subscription may have; more is refused with 400."),
+    ours("RIG_MAX_SUBSCRIPTION_BYTES", "32768", "Bytes of the subscription list a client sends (subscriptions parameter, PUT body); more is refused with 400."),
+    ours("RIG_MAX_SESSIONS_PER_CONNECTION", "16", "JWT sessions one connection may belong to (its own and those of the bearer tokens its subscription PUTs carry); a PUT beyond it, or with more bearer tokens, is refused with 400."),
+    ours("RIG_MAX_LONGPOLL_SESSIONS_PER_IP", "1000", "Long-polling sessions one client address may hold at once (0: no limit); a new one beyond it gets 429. Behind a load balancer every client shares its address: raise it or use 0."),
     rig("SUBSCRIPTION_CHECK", "NO_CHECK", "NO_CHECK, JWT_VALIDATION, or the URL of a service that authorizes subscription requests (2xx allows)."),
     rig("SUBMISSION_CHECK", "NO_CHECK", "NO_CHECK, JWT_VALIDATION, or the URL of a service that authorizes POST /_rig/v1/events (2xx allows)."),
     ours("RIG_CHECK_TIMEOUT_MS", "5000", "Timeout for external check services and JWKS fetches; a timed-out check denies."),
@@ -59,7 +64,7 @@ pub const VARS: &[Var] = &[
     rig("JWT_SESSION_FIELD", "/jti", "JSON Pointer to the session id in JWT claims (blacklisting kills that session's connections)."),
     ours("JWT_JWKS_URL", "", "URL of a JSON Web Key Set; keys are matched by kid and refetched when an unknown kid appears."),
     ours("JWT_JWKS_REFRESH_MS", "300000", "Period of the regular JWKS refetch."),
-    ours("JWT_JWKS_MIN_REFETCH_MS", "5000", "Least time between refetches triggered by unknown key ids."),
+    ours("JWT_JWKS_MIN_REFETCH_MS", "5000", "Least time between refetches triggered by unknown key ids; failed fetches count too, and misses while a fetch runs wait for it."),
     rig1("JWT_USER_FIELD", "", "Claim (name or JSON Pointer) naming the user. Set, it turns on the privileged-user rule: extractor fields tied to this claim may only be constrained to the caller's own value unless the caller has a privileged role. Also names users in the presence API (else `sub`)."),
     rig1("JWT_ROLES_FIELD", "roles", "Claim (name or JSON Pointer) holding the caller's roles (a string or a list)."),
     rig1("PRIVILEGED_ROLES", "", "Comma-separated roles that may subscribe to other users' events."),
@@ -74,11 +79,18 @@ pub const VARS: &[Var] = &[
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
-    ours("RIG_BIND_ADDRESS", "0.0.0.0", "Address both ports bind to."),
+    ours("RIG_BIND_ADDRESS", "0.0.0.0", "Address the public ports bind to, and the internal ones unless RIG_API_BIND_ADDRESS is set."),
+    ours("RIG_API_BIND_ADDRESS", "", "Address the internal ports (API_HTTP_PORT, API_HTTPS_PORT) bind to; empty: RIG_BIND_ADDRESS. E.g. 127.0.0.1 keeps the management API on the host while the public port listens on all interfaces. A warning is logged at start when the internal API listens beyond loopback without RIG_API_TOKEN."),
+    ours("RIG_API_TOKEN", "", "When set, every internal-port route except GET /health (for probes) requires Authorization: Bearer <token> (401 otherwise), /metrics included (Prometheus: authorization credentials). Nodes of a cluster send it to each other's internal port, so give them the same token."),
+    ours("RIG_API_ALLOWED_HOSTS", "", "Host names (comma-separated) the internal port answers to besides IP literals and localhost. Against DNS rebinding, a request with another Host is refused (403) when it arrived on a loopback address, and on every address once this list is set."),
     ours("RIG_SHUTDOWN_GRACE_MS", "10000", "On SIGTERM: time for connected clients to leave after being told to reconnect elsewhere."),
     ours("RIG_MAX_BODY_BYTES", "1048576", "Largest request body accepted on either port; larger gets 413."),
+    ours("RIG_BODY_READ_TIMEOUT_MS", "30000", "A request body (either port, proxied requests included) must arrive in full within this time after its head; otherwise 408 and the connection is closed."),
+    ours("RIG_MAX_CONNECTIONS_PER_IP", "10000", "Open connections one client address may hold, over all ports (IPv6: per /64); further ones are refused (429 on plain HTTP) and counted in rig_connections_refused_per_ip_total. Behind a load balancer every client has its address: raise it, or 0 for no limit."),
     ours("RIG_OUTBOX_CAPACITY", "256", "Frames queued per SSE/WS connection before the slow-client policy applies."),
     ours("RIG_SLOW_CLIENT_POLICY", "drop_oldest", "Full outbox: drop_oldest (count it, send rig.events_missed) or disconnect (rig.connection_closed / WS 1013)."),
+    ours("RIG_WRITE_TIMEOUT_MS", "20000", "An SSE/WebSocket write that makes no progress this long (the client stopped reading) ends the connection with a reset; a killed session's close notice gets at most 1 s."),
+    ours("RIG_WS_CONTROL_FRAME_RATE", "10", "Control frames (pings, pongs) per second a WebSocket client may send, in bursts of up to as many; more closes the connection with 1008. Pings are answered with one pong for the newest. 0: no limit."),
     ours("RIG_RESUME_WINDOW", "10000", "Recent events kept for clients resuming with Last-Event-ID / last_event_id; 0 disables resuming."),
     ours("RIG_RESUME_WINDOW_BYTES", "67108864", "Upper bound on the memory the resume window holds."),
     ours("RIG_RESUME_MAX_AGE_MS", "300000", "Events older than this leave the resume window."),
@@ -137,7 +149,7 @@ pub const VARS: &[Var] = &[
     rig("PROXY_KINESIS_RESPONSE_TIMEOUT", "5000", "Milliseconds a request with response_from kinesis waits (nothing delivers Kinesis responses; then 504)."),
     rig("REQUEST_LOG", "", "Request-log sinks for proxied requests, comma-separated: console (a line on stdout), kafka (needs KAFKA_BROKERS)."),
     rig("HOST", "localhost", "This gateway's host name; proxied requests carry forwarded: for=<client>;by=<address HOST resolves to>."),
-    ours("RIG_PUBLIC_APIS_ENDPOINT", "true", "Answer GET /apis on the public port with the active API definitions, as RIG 1.x did (an API endpoint for /apis takes precedence); false keeps them off the public port."),
+    ours("RIG_PUBLIC_APIS_ENDPOINT", "false", "true: answer GET /apis on the public port with the active API definitions (backend hosts and ports included), as RIG 1.x did; an API endpoint for /apis takes precedence. Off by default: anyone reaching the public port could read them."),
     // Publish targets, asynchronous responses, Kafka request log (crates/rig/src/proxy/publish).
     rig("PROXY_KAFKA_RESPONSE_TOPICS", "rig-proxy-response", "Kafka topics with responses for requests waiting with response_from kafka: headers rig-correlation and rig-response-code (others go to the client), value = body."),
     rig("PROXY_KAFKA_RESPONSE_KAFKA_GROUP_ID", "rig-proxy-response", "Consumer group of PROXY_KAFKA_RESPONSE_TOPICS; the same on every node."),
@@ -172,6 +184,10 @@ impl Strings for HashMap<String, String> {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind_address: IpAddr,
+    /// Where the internal ports listen (`RIG_API_BIND_ADDRESS`, else `bind_address`).
+    pub api_bind_address: IpAddr,
+    /// The internal port's token and host names.
+    pub api_access: crate::auth::api_access::ApiAccess,
     pub shutdown_grace: Duration,
     pub inbound_port: u16,
     pub api_port: u16,
@@ -179,9 +195,15 @@ pub struct Config {
     pub api_https_port: u16,
     /// TLS settings when HTTPS is on (files read and checked at start).
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    pub cors: String,
+    pub cors: crate::cors::Cors,
     pub extractors: ExtractorConfig,
     pub max_connections_per_minute: u64,
+    /// Bounds on one connection's subscriptions.
+    pub subscription_limits: rig_core::Limits,
+    /// Sessions one connection may belong to.
+    pub max_sessions_per_connection: usize,
+    /// Long-polling sessions per client address (0: unbounded).
+    pub max_longpoll_sessions_per_ip: usize,
     pub subscription_check: CheckMode,
     pub submission_check: CheckMode,
     pub jwt: JwtConfig,
@@ -196,8 +218,15 @@ pub struct Config {
     pub log_json: bool,
     pub metrics_enabled: bool,
     pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    /// 0: no limit.
+    pub max_connections_per_ip: usize,
     pub outbox_capacity: usize,
     pub slow_client_policy: SlowPolicy,
+    /// Longest a stream write may wait without progress.
+    pub write_timeout: Duration,
+    /// WebSocket control frames a client may send per second (0: any).
+    pub ws_control_rate: u32,
     pub resume_window: usize,
     pub resume_window_bytes: usize,
     pub resume_max_age: Duration,
@@ -285,8 +314,16 @@ impl Config {
         let proxy = crate::proxy::config::parse(&mut r);
         let publish = crate::proxy::publish::config::parse(&mut r);
         let cluster = crate::cluster::config::parse(&mut r);
+        let bind_address: IpAddr = r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into()));
         let config = Config {
-            bind_address: r.parse("RIG_BIND_ADDRESS", |s| s.parse().map_err(|_| "expected an IP address".into())),
+            bind_address,
+            api_bind_address: r
+                .parse("RIG_API_BIND_ADDRESS", |s| match s {
+                    "" => Ok(None),
+                    s => s.parse().map(Some).map_err(|_| "expected an IP address or nothing".into()),
+                })
+                .unwrap_or(bind_address),
+            api_access: crate::auth::api_access::ApiAccess::new(r.raw("RIG_API_TOKEN").trim(), list(&r.raw("RIG_API_ALLOWED_HOSTS"))),
             shutdown_grace: r.millis("RIG_SHUTDOWN_GRACE_MS"),
             inbound_port: r.num("INBOUND_PORT"),
             api_port: r.num("API_HTTP_PORT"),
@@ -299,9 +336,16 @@ impl Config {
                     None
                 })
             },
-            cors: r.raw("CORS"),
+            cors: r.parse("CORS", crate::cors::Cors::parse),
             extractors: r.parse("EXTRACTORS", parse_extractors),
             max_connections_per_minute: r.num("MAX_CONNECTIONS_PER_MINUTE"),
+            subscription_limits: rig_core::Limits {
+                subscriptions: r.parse("RIG_MAX_SUBSCRIPTIONS", positive),
+                clauses: r.parse("RIG_MAX_SUBSCRIPTION_CLAUSES", positive),
+                bytes: r.parse("RIG_MAX_SUBSCRIPTION_BYTES", positive),
+            },
+            max_sessions_per_connection: r.parse("RIG_MAX_SESSIONS_PER_CONNECTION", positive),
+            max_longpoll_sessions_per_ip: r.num("RIG_MAX_LONGPOLL_SESSIONS_PER_IP"),
             subscription_check: r.parse("SUBSCRIPTION_CHECK", CheckMode::parse),
             submission_check: r.parse("SUBMISSION_CHECK", CheckMode::parse),
             jwt,
@@ -333,8 +377,12 @@ impl Config {
             }),
             metrics_enabled: r.parse("PROMETHEUS_METRICS_ENABLED", boolean),
             max_body_bytes: r.num("RIG_MAX_BODY_BYTES"),
+            body_read_timeout: Duration::from_millis(r.parse("RIG_BODY_READ_TIMEOUT_MS", positive)),
+            max_connections_per_ip: r.num("RIG_MAX_CONNECTIONS_PER_IP"),
             outbox_capacity: r.parse("RIG_OUTBOX_CAPACITY", positive),
             slow_client_policy: r.parse("RIG_SLOW_CLIENT_POLICY", SlowPolicy::parse),
+            write_timeout: Duration::from_millis(r.parse("RIG_WRITE_TIMEOUT_MS", positive)),
+            ws_control_rate: r.num("RIG_WS_CONTROL_FRAME_RATE"),
             resume_window: r.num("RIG_RESUME_WINDOW"),
             resume_window_bytes: r.num("RIG_RESUME_WINDOW_BYTES"),
             resume_max_age: r.millis("RIG_RESUME_MAX_AGE_MS"),
@@ -444,7 +492,7 @@ mod tests {
     #[test]
     fn defaults_match_rig() {
         let c = Config::from_pairs(&[]).unwrap();
-        assert_eq!((c.inbound_port, c.api_port, c.cors.as_str()), (4000, 4010, "*"));
+        assert_eq!((c.inbound_port, c.api_port, c.cors.own()), (4000, 4010, axum::http::HeaderValue::from_static("*")));
         assert_eq!(c.max_connections_per_minute, 5000);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(15));
     }

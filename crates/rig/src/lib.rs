@@ -8,6 +8,7 @@
 //! - [`tls`]: HTTPS settings (certificates, encrypted keys, ALPN).
 //! - [`token`]: signed, routable connection tokens.
 //! - [`limit`]: the per-minute connection limit.
+//! - [`accept`]: accepting TCP connections without spinning when descriptors run out.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
 //! - [`proxy`]: the reverse proxy / API gateway (API definitions, forwarding, publish targets).
 //! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
@@ -15,10 +16,12 @@
 //! - [`cluster`]: several nodes as one gateway (membership, replicated state, forwarding).
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
+pub mod accept;
 pub mod app;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod cors;
 pub mod http;
 pub mod hub;
 pub mod limit;

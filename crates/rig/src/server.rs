@@ -9,10 +9,21 @@
 //! head and the stream are written straight to the socket
 //! ([`crate::transport::wire`]), so a long-lived idle connection holds no
 //! hyper buffers. Every other connection is hyper's, from its first byte.
+//!
+//! Every listener also bounds what one client can hold: connections per client
+//! address ([`per_ip`]) and the time a request body may take ([`deadline`]).
 
+mod deadline;
 mod head;
+mod per_ip;
 mod response;
 mod rewind;
+mod write_deadline;
+
+pub use self::{
+    deadline::{timed_out, BodyTimedOut},
+    per_ip::PerIp,
+};
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -24,64 +35,96 @@ use axum::{
     Router,
 };
 use bytes::Bytes;
+use http_body::Body as _;
 use hyper::service::Service as _;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
     service::TowerToHyperService,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
 use tokio_rustls::TlsAcceptor;
 
-use self::{head::Endpoint, rewind::Rewind};
+use self::{
+    deadline::Deadline,
+    head::Endpoint,
+    per_ip::{Counted, Slot},
+    rewind::Rewind,
+    write_deadline::{KillWatch, WriteDeadline},
+};
 use crate::{
+    accept::Acceptor,
     http::error::json_error,
-    transport::wire::{self, Direct, Kind, Takeover},
+    transport::{
+        wire::{self, Direct, Kind, Takeover},
+        Peer, StreamOutbox,
+    },
 };
 
 /// A request head must arrive within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound on a request head (hyper answers 431 beyond it).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Unsent bytes the kernel holds per connection before a write waits. Without
+/// it the send buffer grows to megabytes: a client that stops reading pins
+/// that much kernel memory, and a slow one frees room (and so lets a write make
+/// progress, see `RIG_WRITE_TIMEOUT_MS`) only in steps of a third of it.
+const NOTSENT_LOWAT: u32 = 128 * 1024;
 /// RIG's limit on one header value.
 pub const MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
 
-/// The connection a request came in on (a request extension): the reverse
-/// proxy needs the client address, the local port and whether TLS was used.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
-    pub tls: bool,
+/// How long a refused connection may take to get its 429.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Bounds on what one client can hold, shared by every listener.
+#[derive(Clone)]
+pub struct Limits {
+    /// `RIG_BODY_READ_TIMEOUT_MS`: a request body must be in within this of its head.
+    pub body_read_timeout: Duration,
+    /// `RIG_MAX_CONNECTIONS_PER_IP`.
+    pub per_ip: Arc<PerIp>,
+    /// `RIG_WRITE_TIMEOUT_MS`: a write that makes no progress this long ends its connection.
+    pub write_timeout: Duration,
 }
 
 /// Serves `router` on `listener` until the task is dropped; with `tls`, every
 /// connection is TLS and may speak HTTP/2 (ALPN), WebSockets included (RFC 8441).
-pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) {
+/// A write that makes no progress for `limits.write_timeout` ends its connection.
+pub async fn serve(mut listener: Acceptor, router: Router, tls: Option<Arc<rustls::ServerConfig>>, limits: Limits) {
     let router = router.layer(axum::middleware::from_fn(limit_header_values));
     let acceptor = tls.map(TlsAcceptor::from);
     let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(s) => s,
-            Err(error) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(%error, "Accept failed.");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+        let (stream, remote) = listener.accept().await;
+        let Some(slot) = limits.per_ip.try_acquire(remote.ip()) else {
+            // A TLS handshake is not worth an answer; plain HTTP gets a 429 when cheap.
+            if let (None, Some(permit)) = (&acceptor, limits.per_ip.answer_permit()) {
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(REFUSAL_LINGER, refuse(stream)).await;
+                    drop(permit);
+                });
             }
+            continue;
         };
         // Events are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT);
         let peer = Peer { remote, local, tls: acceptor.is_some() };
+        let body_timeout = limits.body_read_timeout;
         match &acceptor {
             None => {
-                tokio::spawn(serve_plain(stream, router.clone(), peer));
+                tokio::spawn(serve_plain(stream, slot, router.clone(), peer, body_timeout, limits.write_timeout));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                let service = with_peer(router.clone(), peer);
+                let watch = Arc::new(KillWatch::default());
+                let service = with_peer(router.clone(), peer, body_timeout, watch.clone());
+                let write_timeout = limits.write_timeout;
                 tokio::spawn(async move {
+                    let stream = WriteDeadline::new(Counted::new(stream, slot), write_timeout, Some(watch));
                     let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(error)) => return tracing::debug!(%error, "TLS handshake failed."),
@@ -113,14 +156,36 @@ enum Next1 {
     Close,
 }
 
+/// A connection over the per-address limit: 429, then the rest of what the
+/// client sends is read and dropped, so closing does not reset the answer away.
+async fn refuse(mut stream: TcpStream) {
+    const BODY: &str = r#"{"error":"too many connections from this address"}"#;
+    let answer = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 1024];
+    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
 /// One plain-HTTP connection. A stream gets a task of its own, so what lives
-/// on for hours is only the small stream writer.
-async fn serve_plain(stream: TcpStream, router: Router, peer: Peer) {
+/// on for hours is only the small stream writer (and the connection's slot).
+async fn serve_plain(stream: TcpStream, slot: Slot, router: Router, peer: Peer, body_timeout: Duration, write_timeout: Duration) {
     match first_request(&stream, &router, peer).await {
         Next1::Stream { kind, head, takeover, early } => {
-            tokio::spawn(wire::serve(stream, kind, head, takeover, early));
+            tokio::spawn(async move {
+                wire::serve(stream, kind, head, takeover, early).await;
+                drop(slot);
+            });
         }
-        Next1::Hyper(pre) => serve_hyper(Rewind::new(pre, stream), router, peer).await,
+        Next1::Hyper(pre) => {
+            let watch = Arc::new(KillWatch::default());
+            let io = WriteDeadline::new(Counted::new(Rewind::new(pre, stream), slot), write_timeout, Some(watch.clone()));
+            serve_hyper(io, router, peer, body_timeout, watch).await
+        }
         Next1::Close => {}
     }
 }
@@ -159,22 +224,44 @@ async fn first_request(stream: &TcpStream, router: &Router, peer: Peer) -> Next1
     }
 }
 
-/// The router as a hyper service that tells every request its [`Peer`].
+/// The router as a hyper service that tells every request its [`Peer`] and
+/// gives its body (if any) the read deadline, and tells `watch` which stream
+/// an HTTP/1 response is; that connection closes when the stream ends. (An
+/// HTTP/2 connection carries other streams too: a kill does not end it, and
+/// there the write timeout is the bound.)
 fn with_peer(
     router: Router,
     peer: Peer,
+    body_timeout: Duration,
+    watch: Arc<KillWatch>,
 ) -> impl hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = Response, Error = Infallible, Future: Send> + Clone {
     let inner = TowerToHyperService::new(router);
-    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(peer);
-        inner.call(req)
+    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(peer);
+        let watch = (parts.version < axum::http::Version::HTTP_2).then(|| watch.clone());
+        let body =
+            if body.is_end_stream() { axum::body::Body::new(body) } else { axum::body::Body::new(Deadline::new(body, body_timeout)) };
+        let response = inner.call(hyper::Request::from_parts(parts, body));
+        async move {
+            let mut response = response.await?;
+            if let Some(watch) = watch {
+                let stream = response.extensions_mut().remove::<StreamOutbox>().map(|s| s.0);
+                if stream.is_some() {
+                    // The connection ends with the stream (a kill closes the socket).
+                    response.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                watch.set(stream);
+            }
+            Ok(response)
+        }
     })
 }
 
-async fn serve_hyper(io: Rewind, router: Router, peer: Peer) {
+async fn serve_hyper(io: WriteDeadline<Counted<Rewind>>, router: Router, peer: Peer, body_timeout: Duration, watch: Arc<KillWatch>) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
-    let conn = builder.serve_connection(TokioIo::new(io), with_peer(router, peer)).with_upgrades();
+    let conn = builder.serve_connection(TokioIo::new(io), with_peer(router, peer, body_timeout, watch)).with_upgrades();
     if let Err(error) = conn.await {
         tracing::debug!(%error, "Connection ended with an error.");
     }

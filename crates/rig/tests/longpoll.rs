@@ -115,6 +115,11 @@ async fn preflight() {
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["access-control-allow-methods"], "GET");
     assert_eq!(r.headers()["access-control-allow-headers"], "*");
+    // With CORS=* no credentials: browsers refuse that pair (RIG sent both).
+    assert!(r.headers().get("access-control-allow-credentials").is_none());
+    let rig = TestRig::start(&[("CORS", "http://localhost:54321")]).await;
+    let r = rig.http.request(reqwest::Method::OPTIONS, lp_url(&rig, "")).header("origin", "http://localhost:54321").send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:54321");
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
 }
 

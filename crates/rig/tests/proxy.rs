@@ -157,7 +157,7 @@ fn expired_jwt(claims: Value) -> String {
     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60;
     let mut c = json!({"exp": exp});
     c.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &c, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &c, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap()).unwrap()
 }
 
 #[tokio::test]

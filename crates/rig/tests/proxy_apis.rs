@@ -244,7 +244,7 @@ async fn runtime_changes_reach_the_router_without_a_restart() {
 
 #[tokio::test]
 async fn get_apis_on_the_public_port_lists_definitions_unless_an_endpoint_takes_it() {
-    let rig = TestRig::start(&[]).await;
+    let rig = TestRig::start(&[("RIG_PUBLIC_APIS_ENDPOINT", "true")]).await;
     let r = rig.http.get(rig.url("/apis")).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "[]".to_string()));
     let backend = Backend::start(|_| async { "from the backend" }).await;
@@ -254,6 +254,6 @@ async fn get_apis_on_the_public_port_lists_definitions_unless_an_endpoint_takes_
     rig.add_api(&api_def("owner", backend.port(), json!([{"id": "e", "method": "GET", "path_regex": "/apis"}]))).await;
     assert_eq!(rig.http.get(rig.url("/apis")).send().await.unwrap().text().await.unwrap(), "from the backend");
 
-    let off = TestRig::start(&[("RIG_PUBLIC_APIS_ENDPOINT", "false")]).await;
-    assert_eq!(off.http.get(off.url("/apis")).send().await.unwrap().status(), 404);
+    let off = TestRig::start(&[]).await;
+    assert_eq!(off.http.get(off.url("/apis")).send().await.unwrap().status(), 404, "off by default");
 }

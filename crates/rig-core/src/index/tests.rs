@@ -159,3 +159,41 @@ fn agrees_with_brute_force_on_generated_cases() {
         }
     }
 }
+
+/// Scalar comparisons made while one connection's subscriptions are set.
+fn comparisons_to_set(subs: &[Subscription]) -> u64 {
+    let mut idx = SubscriptionIndex::new(extractors());
+    let before = crate::scalar::COMPARISONS.with(|c| c.get());
+    idx.set(1, subs);
+    assert_eq!(idx.rows(), subs.iter().map(|s| s.one_of.len()).sum::<usize>());
+    crate::scalar::COMPARISONS.with(|c| c.get()) - before
+}
+
+fn distinct_names(n: usize, per_sub: usize) -> Vec<Subscription> {
+    let clauses: Vec<Value> = (0..n).map(|i| json!({"name": format!("user-{i}"), "age": i})).collect();
+    let list: Vec<Value> = clauses.chunks(per_sub).map(|c| json!({"eventType": "greeting", "oneOf": c})).collect();
+    parse_param(&Value::Array(list).to_string()).unwrap()
+}
+
+#[test]
+fn insert_work_grows_linearly_with_distinct_keys() {
+    // One subscription with n distinct clauses, and n subscriptions of one
+    // clause each: quadrupling n may at most quadruple the comparisons (plus
+    // slack for hash collisions), where a scan per row would multiply them by 16.
+    for per_sub in [usize::MAX, 1] {
+        let small = comparisons_to_set(&distinct_names(2_000, per_sub));
+        let large = comparisons_to_set(&distinct_names(8_000, per_sub));
+        assert!(large <= 4 * small + 4 * 2_000, "per_sub={per_sub}: {small} comparisons for 2000 rows, {large} for 8000");
+    }
+}
+
+#[test]
+fn remove_after_many_distinct_keys_leaves_nothing() {
+    let mut idx = SubscriptionIndex::new(extractors());
+    idx.set(1, &distinct_names(5_000, 7));
+    idx.set(2, &distinct_names(10, 1));
+    idx.remove(1);
+    assert_eq!((idx.rows(), idx.connections()), (10, 1));
+    assert_eq!(matches(&idx, ev(json!({"name": "user-3", "age": 3}))), vec![2]);
+    assert_eq!(matches(&idx, ev(json!({"name": "user-30", "age": 30}))), Vec::<u64>::new());
+}

@@ -1,7 +1,10 @@
 //! Keys from a JWKS URL (`JWT_JWKS_URL`): fetched at start, refreshed
 //! periodically, and refetched when a token names a key id we do not know yet,
 //! so a key rotation needs no restart. Refetches on unknown ids are rate-limited
-//! so forged key ids cannot turn the gateway into a request amplifier.
+//! so forged key ids cannot turn the gateway into a request amplifier: every
+//! attempt counts toward the floor (`JWT_JWKS_MIN_REFETCH_MS`), failed ones
+//! too, and misses that arrive while a fetch is under way wait for that fetch
+//! instead of starting their own (single flight).
 
 use std::{
     collections::HashMap,
@@ -20,13 +23,18 @@ pub struct Jwks {
     http: reqwest::Client,
     min_refetch: Duration,
     state: RwLock<State>,
+    /// Held for the duration of a fetch: one fetch at a time.
     fetching: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
 struct State {
     keys: HashMap<Option<String>, DecodingKey>,
-    fetched_at: Option<Instant>,
+    /// When the last fetch started, whatever its outcome.
+    attempted_at: Option<Instant>,
+    /// Fetches started so far: a miss that waited for the lock sees whether
+    /// one ran meanwhile and then shares its outcome.
+    attempts: u64,
 }
 
 /// Why the key set could not be loaded.
@@ -51,19 +59,52 @@ impl Jwks {
         if let Some(key) = self.key(&kid) {
             return verify_with(token, &key, alg);
         }
-        let stale = self.read().fetched_at.is_none_or(|t| t.elapsed() >= self.min_refetch);
-        if stale {
-            if let Err(error) = self.refresh().await {
-                tracing::warn!(%error, "JWKS refresh failed.");
-            }
-        }
+        self.refetch_for_miss().await;
         let key = self.key(&kid).ok_or(JwtError::UnknownKey)?;
         verify_with(token, &key, alg)
+    }
+
+    /// A token named a key we lack: fetch, unless a fetch started within the
+    /// floor, is under way, or ran since we looked.
+    async fn refetch_for_miss(&self) {
+        let (seen, due) = {
+            let s = self.read();
+            (s.attempts, s.attempted_at.is_none_or(|t| t.elapsed() >= self.min_refetch))
+        };
+        if !due {
+            return;
+        }
+        let _one = match self.fetching.try_lock() {
+            Ok(one) => one,
+            // A fetch is under way: its outcome is ours.
+            Err(_) => {
+                drop(self.fetching.lock().await);
+                return;
+            }
+        };
+        if self.read().attempts != seen {
+            return;
+        }
+        if let Err(error) = self.fetch_locked().await {
+            tracing::warn!(%error, "JWKS refresh failed.");
+        }
     }
 
     /// Fetches the key set now (one fetch at a time; the others wait for it).
     pub async fn refresh(&self) -> Result<usize, JwksError> {
         let _one = self.fetching.lock().await;
+        self.fetch_locked().await
+    }
+
+    /// One fetch; the caller holds `fetching`. The attempt is recorded before
+    /// the request goes out, so a failure counts toward the floor. On failure
+    /// the keys we had stay in use.
+    async fn fetch_locked(&self) -> Result<usize, JwksError> {
+        {
+            let mut state = self.write();
+            state.attempted_at = Some(Instant::now());
+            state.attempts += 1;
+        }
         let url = &self.url;
         let resp = self.http.get(url).send().await.map_err(|source| JwksError::Fetch { url: url.clone(), source })?;
         if !resp.status().is_success() {
@@ -83,8 +124,7 @@ impl Jwks {
             })
             .collect();
         let n = keys.len();
-        let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *state = State { keys, fetched_at: Some(Instant::now()) };
+        self.write().keys = keys;
         Ok(n)
     }
 
@@ -99,5 +139,9 @@ impl Jwks {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -52,7 +52,9 @@ impl JwtConfig {
             None
         } else {
             Some(match alg {
-                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => DecodingKey::from_secret(secret.as_bytes()),
+                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                    DecodingKey::from_secret(secret.as_bytes()).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?
+                }
                 _ => public_key(alg, secret).map_err(|e| format!("JWT_SECRET_KEY: {e}"))?,
             })
         };
@@ -85,9 +87,14 @@ impl JwtConfig {
 
 /// Verifies `token` with `key` for algorithm `alg` only: a token whose header
 /// names another algorithm (`none`, or HS256 signed with an RSA public key) fails.
+/// No leeway. `exp` must be later than the current second (RFC 7519 4.1.4: now
+/// < exp; the library alone accepts exp == now), `nbf` not later than it; both
+/// must be numbers (jsonwebtoken < 10.3 skipped a string `nbf`, CVE-2026-25537).
 pub fn verify_with(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Value, JwtError> {
     let mut validation = Validation::new(alg);
     validation.leeway = 0;
+    // Refuses exp - 1 < now, that is exp <= now.
+    validation.reject_tokens_expiring_in_less_than = 1;
     validation.validate_aud = false;
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp"]);
@@ -145,7 +152,7 @@ mod tests {
     }
 
     fn sign(claims: Value, secret: &str, alg: Algorithm) -> String {
-        encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]
@@ -164,6 +171,22 @@ mod tests {
         assert!(c.verify(&other_alg).is_err());
         assert_eq!(c.verify("foobar"), Err(JwtError::Malformed));
         assert_eq!(c.verify(""), Err(JwtError::Empty));
+    }
+
+    #[test]
+    fn refuses_exp_now_and_nbf_in_the_future_in_any_encoding() {
+        let c = JwtConfig::new("HS256", "secret", "/jti").unwrap();
+        let t = |claims: Value| c.verify(&sign(claims, "secret", Algorithm::HS256));
+        // The current second may tick between signing and checking; exp == now
+        // must fail either way, exp == now + 1 passes unless the second ticks.
+        assert_eq!(t(json!({"exp": now()})), Err(JwtError::Expired), "RFC 7519: now < exp");
+        assert!(t(json!({"exp": now() + 2})).is_ok());
+        let future = now() + 3600;
+        assert_eq!(t(json!({"exp": future, "nbf": future})), Err(JwtError::NotYetValid));
+        assert_eq!(t(json!({"exp": future, "nbf": future.to_string()})), Err(JwtError::Malformed), "GHSA-h395-gr6q-cpjc");
+        assert_eq!(t(json!({"exp": future, "nbf": "2999-01-01T00:00:00Z"})), Err(JwtError::Malformed));
+        assert_eq!(t(json!({"exp": future.to_string()})), Err(JwtError::Expired), "a string exp is no exp");
+        assert!(t(json!({"exp": future, "nbf": now() - 1})).is_ok());
     }
 
     #[test]

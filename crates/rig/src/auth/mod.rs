@@ -10,6 +10,7 @@
 //! [`Auth`] ties them together: every place that accepts a token calls
 //! [`Auth::verify`], so blacklisting takes effect everywhere at once.
 
+pub mod api_access;
 pub mod blacklist;
 pub mod check;
 pub mod jwks;

@@ -1,5 +1,10 @@
 //! Just enough DER to take the public key out of an X.509 certificate, so
-//! `JWT_SECRET_KEY` may hold a certificate as it could in RIG.
+//! `JWT_SECRET_KEY` may hold a certificate as it could in RIG. jsonwebtoken
+//! reads certificates too, but it takes the key type from the first key-type
+//! OID anywhere in the certificate: a certificate for an RSA or EC key issued
+//! by an Ed25519 CA is read as an Ed25519 key and refused. Here the key is
+//! read from its place in `subjectPublicKeyInfo` (tests/attack_auth.rs checks
+//! both).
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 

@@ -29,6 +29,7 @@ use super::{
     ClusterStats, NodeInfo,
 };
 use crate::{
+    accept::Acceptor,
     hub::{lock, Hub},
     source::backoff::Backoff,
     token::random_bytes,
@@ -218,8 +219,9 @@ pub struct Inbound {
 
 /// Accepts peer links for as long as the node runs.
 pub async fn serve(listener: TcpListener, inbound: Arc<Inbound>) {
+    let mut listener = Acceptor::new(listener, "cluster");
     loop {
-        let Ok((stream, from)) = listener.accept().await else { continue };
+        let (stream, from) = listener.accept().await;
         let inbound = inbound.clone();
         tokio::spawn(async move {
             if let Err(e) = receive(stream, &inbound).await {

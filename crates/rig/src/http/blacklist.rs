@@ -1,7 +1,8 @@
 //! `POST /v3/session-blacklist` and `GET /v3/session-blacklist/{sessionId}`
 //! (also under `/v2`): RIG's validation order and texts, `location` header,
 //! and the effect: every live connection of the session is closed at once and
-//! tokens of it are refused from now on.
+//! tokens of it are refused from now on. Unlike RIG, no
+//! `access-control-allow-origin: *`: browsers on other sites get no answer.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::app::Shared;
 
 /// `POST .../session-blacklist`.
 pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
-    let mut r = match body::params(query.as_deref(), &headers, body, app.config.max_body_bytes).await {
+    match body::params(query.as_deref(), &headers, body, app.config.max_body_bytes).await {
         Err(r) => r,
         Ok(params) => match parse(&params) {
             Err(msg) => json_error(StatusCode::BAD_REQUEST, &msg),
@@ -31,17 +32,16 @@ pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery,
                 created(&format!("{}/{}", uri.path().trim_end_matches('/'), session))
             }
         },
-    };
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    r
+    }
 }
 
 /// `GET .../session-blacklist/{sessionId}`: 200 `{}` while blacklisted, else 404.
 pub async fn status(State(app): State<Shared>, Path(session): Path<String>) -> Response {
-    let mut r =
-        if app.auth.blacklist.contains(&session) { json_ok(StatusCode::OK) } else { json_error(StatusCode::NOT_FOUND, "Not found.") };
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    r
+    if app.auth.blacklist.contains(&session) {
+        json_ok(StatusCode::OK)
+    } else {
+        json_error(StatusCode::NOT_FOUND, "Not found.")
+    }
 }
 
 fn created(location: &str) -> Response {

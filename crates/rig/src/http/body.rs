@@ -1,18 +1,26 @@
-//! Reading request bodies with a size cap (`RIG_MAX_BODY_BYTES`).
+//! Reading request bodies with a size cap (`RIG_MAX_BODY_BYTES`) and the
+//! server's read deadline (`RIG_BODY_READ_TIMEOUT_MS`).
 
 use axum::{
     body::Body,
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::Response,
 };
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::error::{json_error, json_response};
+use crate::server;
 
-/// The whole body, or 413 when it is larger than `limit` bytes.
+/// The whole body; 413 when it is larger than `limit` bytes, 408 (closing the
+/// connection, whose rest cannot be read) when it did not arrive in time.
 pub async fn read(body: Body, limit: usize) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if let Some(late) = server::timed_out(&e) {
+            let mut r = json_error(StatusCode::REQUEST_TIMEOUT, &late.to_string());
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit exceeded"))
             || e.to_string().contains("length limit exceeded");
         if too_large {

@@ -8,7 +8,7 @@ use axum::{
     Router,
 };
 
-use super::{events, proxy, subscriptions};
+use super::{cors, events, proxy, subscriptions};
 use crate::{
     app::Shared,
     transport::{longpoll, sse, ws},
@@ -24,6 +24,7 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/events", post(events::public).options(events::options))
         .method_not_allowed_fallback(proxy::handle)
         .fallback(proxy::handle)
+        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(app.config.cors.clone()), cors::apply))
         .with_state(app)
 }
 

@@ -1,4 +1,5 @@
-//! The internal (management) port. No authentication: keep it private.
+//! The internal (management) port. Access rules (`Host`, `Origin`, optional
+//! token) are in [`super::access`]; without a token, keep the port private.
 
 use axum::{
     extract::State,
@@ -8,7 +9,7 @@ use axum::{
     Router,
 };
 
-use super::{apis, blacklist, cluster, error::json_response, events, inbound, metrics, openapi, presence, responses, status};
+use super::{access, apis, blacklist, cluster, error::json_response, events, inbound, metrics, openapi, presence, responses, status};
 use crate::app::Shared;
 
 pub fn router(app: Shared) -> Router {
@@ -39,6 +40,7 @@ pub fn router(app: Shared) -> Router {
         .route("/swagger-ui/rig_api_swagger.json", get(openapi::document))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.config.api_access.clone(), access::guard))
         .with_state(app)
 }
 

@@ -57,6 +57,12 @@ fn render(app: &Shared) -> String {
     for (t, n) in [("sse", sse), ("ws", ws), ("longpolling", lp)] {
         o.sample("rig_connections", &[("transport", t)], n);
     }
+    o.single(
+        "rig_connections_refused_per_ip_total",
+        "counter",
+        "Connections refused at accept because their client address held RIG_MAX_CONNECTIONS_PER_IP.",
+        app.server_limits.per_ip.refused(),
+    );
     o.single("rig_subscriptions_total", "gauge", "Subscription rows registered on this node (RIG).", hub.subscription_rows());
     o.single(
         "rig_events_published_total",

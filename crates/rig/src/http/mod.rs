@@ -1,10 +1,12 @@
 //! The two HTTP surfaces: [`inbound`] (frontends, default port 4000) and
 //! [`internal`] (management, default port 4010), and the handlers they share.
 
+pub mod access;
 pub mod apis;
 pub mod blacklist;
 pub mod body;
 pub mod cluster;
+pub mod cors;
 pub mod error;
 pub mod events;
 pub mod inbound;

@@ -22,6 +22,7 @@ use crate::{
     app::Shared,
     auth::jwt::bearer_tokens,
     proxy::{
+        self,
         api::{Api, ResponseFrom, Target},
         correlation::{AsyncResponse, Pending},
         forward::{self, ForwardError, Hop, IdleTimeout},
@@ -30,8 +31,8 @@ use crate::{
         route::Match,
         ProxyRequest,
     },
-    server::Peer,
     telemetry::{self, Kind, TraceContext},
+    transport::Peer,
 };
 
 /// Most tokens of one request that are checked (each is a signature check).
@@ -42,8 +43,13 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // RIG's pipeline turns HEAD into GET before routing; the server drops the body.
     let method = if parts.method == Method::HEAD { Method::GET } else { parts.method.clone() };
+    // What is matched is what is forwarded: the normalised path, never the raw one.
+    let path = match proxy::path::normalize(parts.uri.path()) {
+        Ok(p) => p,
+        Err(reason) => return json_error(StatusCode::BAD_REQUEST, &reason.to_string()),
+    };
+    let path = path.as_str();
     let routes = app.proxy.store.routes();
-    let path = parts.uri.path();
     let Some(matched) = routes.find(method.as_str(), path) else {
         if app.config.proxy.public_apis_endpoint && method == Method::GET && path == "/apis" {
             return super::apis::list(State(app.clone())).await;

@@ -79,6 +79,9 @@ pub async fn forward_to_owner(app: &Shared, node: u64, id: &str, response: &Asyn
     }
     headers.insert("rig-correlation", HeaderValue::from_str(id).ok()?);
     headers.insert("rig-response-code", HeaderValue::from(response.status.as_u16()));
+    if let Some(token) = app.config.api_access.authorization() {
+        headers.insert(axum::http::header::AUTHORIZATION, token);
+    }
     cluster.forward_api(node, "/v3/responses", &headers, response.body.clone()).await
 }
 

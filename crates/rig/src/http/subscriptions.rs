@@ -18,7 +18,7 @@ use crate::{
         check::{CheckRequest, Decision},
         jwt::bearer_tokens,
     },
-    hub::Gone,
+    hub::{Gone, SessionsRefused},
 };
 
 const TRANSPORTS: [&str; 3] = ["sse", "ws", "longpolling"];
@@ -83,6 +83,8 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     if !is_json {
         return Err(bad("Expected JSON encoded body. The content-type must be application/json.".into()));
     }
+    let limits = &app.config.subscription_limits;
+    limits.check_bytes(body.len()).map_err(bad)?;
     let request: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("Expected JSON encoded body. {e}")))?;
     let Some(given) = request.get("subscriptions") else {
         return Err(bad("Expected field \"subscriptions\" is not present. The body must be {\"subscriptions\": [...]}.".into()));
@@ -113,7 +115,14 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     let mut claims = Map::new();
     let mut sessions = Vec::new();
     let mut invalid = None;
-    for t in bearer_tokens(auth.iter().copied()) {
+    let tokens = bearer_tokens(auth.iter().copied());
+    let max_sessions = app.config.max_sessions_per_connection;
+    if tokens.len() > max_sessions {
+        return Err(bad(format!(
+            "cannot accept subscription request: more than {max_sessions} bearer tokens (RIG_MAX_SESSIONS_PER_CONNECTION)"
+        )));
+    }
+    for t in tokens {
         match app.auth.verify(t).await {
             Ok(c) => {
                 if let Some(s) = app.auth.jwt.session_of(&c) {
@@ -128,7 +137,12 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
         }
     }
     let session_refs: Vec<&str> = sessions.iter().map(String::as_str).collect();
-    app.hub.add_sessions(id, &session_refs).map_err(gone)?;
+    app.hub.add_sessions(id, &session_refs, max_sessions).map_err(|e| match e {
+        SessionsRefused::Gone => gone(Gone),
+        SessionsRefused::TooMany => bad(format!(
+            "cannot accept subscription request: a connection belongs to at most {max_sessions} sessions (RIG_MAX_SESSIONS_PER_CONNECTION)"
+        )),
+    })?;
     if let Some(e) = invalid {
         return Err(bad(format!("cannot accept subscription request: invalid authorization header: could not decode JWT: {e}")));
     }
@@ -142,6 +156,7 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
     }
     let mut subs = claims.as_ref().map(|c| app.hub.infer_subscriptions(c)).unwrap_or_default();
     subs.extend(given);
+    limits.check(&subs).map_err(bad)?;
     app.hub.set_subscriptions(id, subs).map_err(gone)
 }
 

@@ -22,6 +22,9 @@ pub struct LpBuffer {
     capacity: usize,
     /// Polls currently parked waiting for frames (observability, tests).
     waiting: AtomicUsize,
+    /// The session's slot of its client address (`RIG_MAX_LONGPOLL_SESSIONS_PER_IP`),
+    /// given back when the session's last reference goes.
+    _slot: Option<crate::limit::Held>,
 }
 
 #[derive(Debug)]
@@ -41,11 +44,17 @@ pub struct PollResult {
 
 impl LpBuffer {
     pub fn new(capacity: usize) -> Self {
+        LpBuffer::holding(capacity, None)
+    }
+
+    /// A buffer that keeps `slot` for as long as the session lives.
+    pub fn holding(capacity: usize, slot: Option<crate::limit::Held>) -> Self {
         LpBuffer {
             inner: Mutex::new(LpInner { frames: VecDeque::new(), last_poll: Instant::now(), closed: false }),
             notify: Notify::new(),
             capacity,
             waiting: AtomicUsize::new(0),
+            _slot: slot,
         }
     }
 

@@ -52,6 +52,13 @@ pub enum Transport {
 #[error("Connection no longer exists.")]
 pub struct Gone;
 
+/// Why sessions could not be added to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsRefused {
+    Gone,
+    TooMany,
+}
+
 /// Who is behind a connection (from its JWT and request), for presence.
 #[derive(Debug, Clone, Default)]
 pub struct ConnInfo {
@@ -265,11 +272,23 @@ impl Hub {
     }
 
     /// Associates a live connection with more sessions (bearer tokens on a PUT).
-    pub fn add_sessions(&self, id: ConnId, sessions: &[&str]) -> Result<(), Gone> {
+    /// Refuses to let the connection belong to more than `max` sessions
+    /// (`RIG_MAX_SESSIONS_PER_CONNECTION`): each PUT may add the sessions of its
+    /// bearer tokens, and the scan for duplicates is linear in them.
+    pub fn add_sessions(&self, id: ConnId, sessions: &[&str], max: usize) -> Result<(), SessionsRefused> {
         let added: Vec<Box<str>> = {
             let mut shard = lock(&self.shards[shard_of(id)]);
-            let conn = shard.get_mut(&id).ok_or(Gone)?;
-            let new: Vec<Box<str>> = sessions.iter().filter(|s| !conn.sessions.iter().any(|c| &**c == **s)).map(|s| (*s).into()).collect();
+            let conn = shard.get_mut(&id).ok_or(SessionsRefused::Gone)?;
+            let mut new: Vec<Box<str>> = Vec::new();
+            for s in sessions {
+                if !conn.sessions.iter().chain(&new).any(|c| &**c == *s) {
+                    new.push((*s).into());
+                }
+            }
+            // Refused rather than dropped: a session left out could not be blacklisted off this connection.
+            if conn.sessions.len() + new.len() > max {
+                return Err(SessionsRefused::TooMany);
+            }
             conn.sessions.extend(new.iter().cloned());
             new
         };

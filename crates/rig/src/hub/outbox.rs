@@ -215,6 +215,25 @@ impl Outbox {
         wake(s);
     }
 
+    /// Whether the connection's session was killed.
+    pub fn killed(&self) -> bool {
+        lock(&self.state).close == Some(CloseReason::SessionKilled)
+    }
+
+    /// Ready once the session is killed; registers the writer's waker like
+    /// [`Outbox::poll_recv`], so a writer waiting for a full socket can stop
+    /// waiting (a kill must not depend on the client reading).
+    pub fn poll_killed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = lock(&self.state);
+        if s.close == Some(CloseReason::SessionKilled) {
+            return Poll::Ready(());
+        }
+        if !s.waker.as_ref().is_some_and(|old| old.will_wake(cx.waker())) {
+            s.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
     /// Marks the writer as gone, so later pushes report [`Delivery::Gone`].
     pub fn writer_gone(&self) {
         let mut s = lock(&self.state);
@@ -459,6 +478,20 @@ mod tests {
         let mut items = Vec::new();
         assert_eq!(o.take(&mut items), 3);
         assert!(matches!(&items[..], [Item::Frame(_), Item::Close(CloseReason::SessionKilled)]));
+    }
+
+    #[test]
+    fn a_kill_wakes_a_writer_that_waits_for_it() {
+        let o = Arc::new(Outbox::new(8, SlowPolicy::DropOldest));
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(o.poll_killed(&mut cx).is_pending());
+        assert!(!o.killed());
+        o.close(CloseReason::Shutdown);
+        assert!(o.poll_killed(&mut cx).is_pending(), "only a kill");
+        let o = Outbox::new(8, SlowPolicy::DropOldest);
+        o.close(CloseReason::SessionKilled);
+        assert!(o.killed() && o.poll_killed(&mut cx).is_ready());
     }
 
     #[test]

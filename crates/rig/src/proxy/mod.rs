@@ -7,6 +7,7 @@
 //! - [`publish`]: the `kafka`, `nats` and `kinesis` targets.
 //! - [`request_log`]: `REQUEST_LOG` sinks.
 //! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
+//! - [`path`]: the request path normalised before matching (dot-segments, encodings).
 //! - [`forward`]: the `http` target's upstream request and pooled client.
 //! - [`metrics`] keeps `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod correlation;
 pub mod forward;
 pub mod metrics;
+pub mod path;
 pub mod publish;
 pub mod request_log;
 pub mod route;
@@ -38,7 +40,7 @@ pub struct ProxyRequest {
     pub method: http::Method,
     /// The (rewritten) request path.
     pub path: String,
-    /// The path as requested, before rewriting (RIG's `path` metric label).
+    /// The path as requested (normalised, [`path::normalize`]), before rewriting (RIG's `path` metric label).
     pub request_path: String,
     /// Raw query string.
     pub query: Option<String>,

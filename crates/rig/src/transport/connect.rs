@@ -73,10 +73,15 @@ impl SetupError {
 
 /// Validates an SSE or WebSocket connection request.
 pub async fn set_up(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Result<Accepted, SetupError> {
+    let limits = &app.config.subscription_limits;
     let decoded = match &params.subscriptions {
-        Some(text) => Some(
-            serde_json::from_str::<Value>(text).map_err(|e| SetupError::Undecodable(format!("Failed to decode subscription list: {e}")))?,
-        ),
+        Some(text) => {
+            limits.check_bytes(text.len()).map_err(SetupError::BadRequest)?;
+            Some(
+                serde_json::from_str::<Value>(text)
+                    .map_err(|e| SetupError::Undecodable(format!("Failed to decode subscription list: {e}")))?,
+            )
+        }
         None => None,
     };
     let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref()).await?;
@@ -86,16 +91,9 @@ pub async fn set_up(app: &Shared, params: &ConnectParams, user_agent: Option<Str
     };
     privileged(app, &manual, claims.as_ref())?;
     let subscriptions = subscription::dedup(jwt_subs.into_iter().chain(manual).collect());
-    if let Some(list) = &decoded {
-        let tokens: Vec<&str> = params.jwt.as_deref().into_iter().collect();
-        let request = || CheckRequest {
-            body: serde_json::json!({ "subscriptions": list }).to_string(),
-            content_type: "application/json; charset=utf-8".into(),
-            authorization: params.jwt.as_ref().map(|t| format!("Bearer {t}")),
-        };
-        if app.auth.check(&app.config.subscription_check, &tokens, request).await != Decision::Allow {
-            return Err(SetupError::Denied);
-        }
+    limits.check(&subscriptions).map_err(SetupError::BadRequest)?;
+    if let Some(list) = decoded {
+        authorized(app, params, list).await?;
     }
     if !app.limit.try_acquire() {
         return Err(SetupError::RateLimited);
@@ -103,18 +101,39 @@ pub async fn set_up(app: &Shared, params: &ConnectParams, user_agent: Option<Str
     Ok(Accepted { subscriptions, resume_from: params.last_event_id.clone(), info: info(app, claims.as_ref(), user_agent) })
 }
 
-/// Validates a new long-polling session: rate limit first, no subscription
-/// check (as RIG), but the privileged-user rule applies as everywhere.
+/// Validates a new long-polling session: rate limit first (as RIG), then the
+/// same checks as a stream. RIG skipped `SUBSCRIPTION_CHECK` here, which let a
+/// long-polling client read what SSE and WebSocket refused.
 pub async fn set_up_longpoll(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Result<Accepted, SetupError> {
     if !app.limit.try_acquire() {
         return Err(SetupError::RateLimited);
     }
+    let limits = &app.config.subscription_limits;
+    let text = params.subscriptions.as_deref().unwrap_or("");
+    limits.check_bytes(text.len()).map_err(SetupError::BadRequest)?;
     let (jwt_subs, claims) = jwt_subscriptions(app, params.jwt.as_deref()).await?;
-    let manual = subscription::parse_param(params.subscriptions.as_deref().unwrap_or(""))
-        .map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?;
+    let manual = subscription::parse_param(text).map_err(|e| SetupError::BadRequest(format!("could not parse subscriptions: {e}")))?;
     privileged(app, &manual, claims.as_ref())?;
+    if params.subscriptions.is_some() {
+        authorized(app, params, Value::Array(manual.iter().map(Subscription::to_json).collect())).await?;
+    }
     let subscriptions = subscription::dedup(jwt_subs.into_iter().chain(manual).collect());
+    limits.check(&subscriptions).map_err(SetupError::BadRequest)?;
     Ok(Accepted { subscriptions, resume_from: params.last_event_id.clone(), info: info(app, claims.as_ref(), user_agent) })
+}
+
+/// `SUBSCRIPTION_CHECK` for the subscriptions a client asked for.
+async fn authorized(app: &Shared, params: &ConnectParams, list: Value) -> Result<(), SetupError> {
+    let tokens: Vec<&str> = params.jwt.as_deref().into_iter().collect();
+    let request = || CheckRequest {
+        body: serde_json::json!({ "subscriptions": list }).to_string(),
+        content_type: "application/json; charset=utf-8".into(),
+        authorization: params.jwt.as_ref().map(|t| format!("Bearer {t}")),
+    };
+    match app.auth.check(&app.config.subscription_check, &tokens, request).await {
+        Decision::Allow => Ok(()),
+        _ => Err(SetupError::Denied),
+    }
 }
 
 fn privileged(app: &Shared, subs: &[Subscription], claims: Option<&Value>) -> Result<(), SetupError> {

@@ -1,7 +1,7 @@
 //! HTTP long-polling: a server-side session found by the `connection_token`
 //! cookie, a ring buffer of recent events, and a `last_event_id` cursor cookie.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use bytes::Bytes;
 
@@ -9,11 +9,12 @@ use axum::{
     extract::{RawQuery, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
+    Extension,
 };
 
 use super::{
     connect::{self, ConnectParams, SetupError},
-    cookie, open,
+    cookie, open, Peer,
 };
 use crate::{
     app::Shared,
@@ -23,7 +24,13 @@ use crate::{
 
 /// `GET /_rig/v1/connection/longpolling`. A session held by another live
 /// node is polled there (its answer, cookies included, is ours).
-pub async fn handler(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn handler(
+    State(app): State<Shared>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    peer: Option<Extension<Peer>>,
+) -> Response {
     let token = cookie::get(&headers, "connection_token");
     if let (Some(node), Some(cluster)) = (token.as_deref().and_then(|t| app.holder_elsewhere(t, &headers)), &app.cluster) {
         let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
@@ -34,7 +41,10 @@ pub async fn handler(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQu
     let existing = token.and_then(|t| app.open_token(&t)).and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
     match existing {
         Some((id, buffer)) => poll(&app, id, buffer, &headers).await,
-        None => start(&app, &ConnectParams::from_query(query.as_deref()), connect::user_agent(&headers)).await,
+        None => {
+            let params = ConnectParams::from_query(query.as_deref());
+            start(&app, &params, connect::user_agent(&headers), peer.map(|Extension(p)| p.remote.ip())).await
+        }
     }
 }
 
@@ -50,7 +60,17 @@ pub async fn options(State(app): State<Shared>) -> Response {
 
 /// A new session: its buffer starts with `rig.connection.create` and
 /// `rig.subscriptions_set`; the answer itself is just `"ok"` and the cookies.
-async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>) -> Response {
+async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>, client: Option<IpAddr>) -> Response {
+    let slot = match client.map(|ip| app.longpoll_sessions.try_hold(ip)) {
+        Some(None) => {
+            let msg = "too many long-polling sessions from this address (RIG_MAX_LONGPOLL_SESSIONS_PER_IP)";
+            let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, msg);
+            with_cors(app, r.headers_mut());
+            return r;
+        }
+        Some(slot) => slot,
+        None => None,
+    };
     let accepted = match connect::set_up_longpoll(app, params, user_agent).await {
         Ok(a) => a,
         Err(SetupError::RateLimited) => return json_error(StatusCode::TOO_MANY_REQUESTS, SetupError::RateLimited.message()),
@@ -61,7 +81,7 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>)
         }
     };
     let id = app.hub.new_id();
-    let buffer = Arc::new(LpBuffer::new(app.config.longpoll_buffer));
+    let buffer = Arc::new(LpBuffer::holding(app.config.longpoll_buffer, slot));
     open(app, id, Transport::LongPolling, Sink::Poll(buffer), accepted);
     respond(app, &app.seal_token(id), "first_event", "\"ok\"".into())
 }

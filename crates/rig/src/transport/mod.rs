@@ -7,6 +7,7 @@ pub mod longpoll;
 pub mod sse;
 pub mod wire;
 pub mod ws;
+pub mod ws_frames;
 
 use std::sync::Arc;
 
@@ -18,6 +19,21 @@ use crate::{
     hub::{self, ConnId, Frame, Item, Opening, Outbox, Sink, Transport},
 };
 
+/// The connection a request came in on (a request extension the server sets):
+/// the reverse proxy needs the client address, the local port and whether TLS
+/// was used; long-polling and the internal port's checks need the addresses.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub remote: std::net::SocketAddr,
+    pub local: std::net::SocketAddr,
+    pub tls: bool,
+}
+
+/// A response extension naming the outbox of the stream a response carries,
+/// for the server to watch for a kill (see `server::write_deadline`).
+#[derive(Clone)]
+pub struct StreamOutbox(pub Arc<Outbox>);
+
 /// Registers an accepted streaming (SSE/WS) connection: greeting, replay of
 /// missed events when resuming, then live events. Returns the outbox and the
 /// guard that unregisters the connection.
@@ -26,6 +42,13 @@ pub fn open_stream(app: &Shared, transport: Transport, accepted: Accepted) -> (A
     let id = app.hub.new_id();
     open(app, id, transport, Sink::Stream(outbox.clone()), accepted);
     (outbox, ConnGuard::new(app, id))
+}
+
+/// Registers an accepted connection whose socket the server takes over
+/// ([`wire`]), with the limits its writer applies.
+pub fn open_takeover(app: &Shared, transport: Transport, accepted: Accepted) -> Arc<wire::Opened> {
+    let (outbox, guard) = open_stream(app, transport, accepted);
+    wire::Opened::new(outbox, guard, app.config.write_timeout, app.config.ws_control_rate)
 }
 
 /// Opens connection `id` on `sink` with RIG's greeting.

@@ -6,7 +6,7 @@ use std::{convert::Infallible, sync::Arc};
 use axum::{
     body::Body,
     extract::{RawQuery, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Extension,
 };
@@ -14,9 +14,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::{
     connect::{self, ConnectParams, SetupError},
-    notice_frame, open_stream,
-    wire::{Direct, Opened, Takeover},
-    ConnGuard,
+    notice_frame, open_stream, open_takeover,
+    wire::{Direct, Takeover},
+    ConnGuard, StreamOutbox,
 };
 use crate::{
     app::Shared,
@@ -48,19 +48,21 @@ pub async fn handler(
             return json_error(status, e.message()).into_response();
         }
     };
-    let (outbox, guard) = open_stream(&app, Transport::Sse, accepted);
     let headers = [
-        (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
-        (header::CACHE_CONTROL, "no-cache"),
-        (header::ACCESS_CONTROL_ALLOW_ORIGIN, app.config.cors.as_str()),
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header()),
     ];
     if direct.is_some() {
         // The server writes the stream itself (see `transport::wire`).
         let mut response = headers.into_response();
-        response.extensions_mut().insert(Takeover::Stream(Arc::new(Opened { outbox, guard })));
+        response.extensions_mut().insert(Takeover::Stream(open_takeover(&app, Transport::Sse, accepted)));
         return response;
     }
-    (headers, Body::from_stream(frames(outbox, guard))).into_response()
+    let (outbox, guard) = open_stream(&app, Transport::Sse, accepted);
+    let mut response = (headers, Body::from_stream(frames(outbox.clone(), guard))).into_response();
+    response.extensions_mut().insert(StreamOutbox(outbox));
+    response
 }
 
 struct Writer {

@@ -8,20 +8,29 @@
 //! No per-connection buffers are kept while idle: that and the absence of a
 //! per-connection timer are what make an idle connection cost ~2 KiB instead
 //! of the ~12 KiB a hyper connection with its read and write buffers costs.
+//! A timer exists only while a write waits for a full socket: a client that
+//! takes nothing for `RIG_WRITE_TIMEOUT_MS` is reset, and a killed session
+//! gets [`KILL_WRITE_BOUND`] to take its close notice, whatever the client does.
 
 use std::{
+    future::Future,
     io::{self, IoSlice},
     net::Shutdown,
+    pin::Pin,
     sync::Arc,
     task::Poll,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use bytes::{BufMut, Bytes, BytesMut};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use tokio::{net::TcpStream, time::Sleep};
 
-use super::{notice_frame, ws, ConnGuard};
-use crate::hub::{frame::ws_header, DirectWrite, Frame, Item, Outbox};
+use super::{
+    notice_frame, ws,
+    ws_frames::{self, ClientFrames, Reply},
+    ConnGuard,
+};
+use crate::hub::{CloseReason, DirectWrite, Frame, Item, Outbox};
 
 /// Marks a request whose connection the server may take over after the
 /// response head (plain HTTP/1.x; absent on TLS, where hyper stays in charge).
@@ -36,10 +45,20 @@ pub enum Takeover {
     Refused(Arc<str>),
 }
 
-/// A registered streaming connection: its outbox and the guard that removes it.
+/// A registered streaming connection: its outbox, the guard that removes it,
+/// and the limits its writer applies.
 pub struct Opened {
     pub outbox: Arc<Outbox>,
     pub guard: ConnGuard,
+    write_timeout: Duration,
+    control_rate: u32,
+}
+
+impl Opened {
+    /// A registered connection (see [`super::open_takeover`]) for this module to run.
+    pub fn new(outbox: Arc<Outbox>, guard: ConnGuard, write_timeout: Duration, control_rate: u32) -> Arc<Opened> {
+        Arc::new(Opened { outbox, guard, write_timeout, control_rate })
+    }
 }
 
 /// How frames are put on the wire.
@@ -56,15 +75,17 @@ const HEARTBEAT_CHUNK: &[u8] = b"d\r\n: heartbeat\n\n\r\n";
 const HEARTBEAT_RAW: &[u8] = b": heartbeat\n\n";
 const PING: &[u8] = &[0x89, 0x00];
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-/// How long a closing WebSocket waits for the client's close reply.
+/// How long a closing WebSocket waits for the client's close reply, and how
+/// much it reads meanwhile at most.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// A client control frame is at most 2 + 4 + 125 bytes; buffer no more than this.
-const MAX_CLIENT_BYTES: usize = 256;
-/// Longest data frame answered with the one-way notice rather than 1009.
-const MAX_CLIENT_MESSAGE: u64 = 64 * 1024;
-/// Close codes for a client that breaks the protocol or sends too much (RFC 6455 §7.4.1).
-const PROTOCOL_ERROR: u16 = 1002;
-const TOO_BIG: u16 = 1009;
+const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// How long a killed session's connection may take to write its close notice
+/// (and the frame in progress) before it is reset.
+pub const KILL_WRITE_BOUND: Duration = Duration::from_secs(1);
+/// Progress bound of writes with no configured timeout (refusals, see `write_all`).
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Client bytes read per wake-up at most, so a flooding client shares the thread.
+const MAX_CLIENT_READ: usize = 64 * 1024;
 
 #[derive(Debug)]
 struct Socket {
@@ -98,7 +119,7 @@ pub async fn serve(stream: TcpStream, kind: Kind, head: Bytes, takeover: Takeove
     let opened = match takeover {
         Takeover::Stream(opened) => opened,
         Takeover::Refused(reason) => {
-            let bufs = [head, ws_close(ws::NORMAL, &reason)];
+            let bufs = [head, ws_frames::close(ws::NORMAL, &reason)];
             if write_all(&socket.stream, &bufs, 0).await.is_ok() {
                 Box::pin(linger(&socket.stream)).await;
             }
@@ -106,13 +127,20 @@ pub async fn serve(stream: TcpStream, kind: Kind, head: Bytes, takeover: Takeove
         }
     };
     let outbox = opened.outbox.clone();
-    let mut writer = Writer { socket: socket.clone(), opened, client: early };
-    let end = writer.run(head).await;
+    let client = ClientFrames::new(opened.control_rate);
+    let mut writer = Writer { socket: socket.clone(), opened, client };
+    let end = writer.run(head, early).await;
     // Unregistered before lingering: the connection is over for the hub.
     outbox.writer_gone();
     drop((writer, outbox));
-    if end == End::Linger {
-        Box::pin(linger(&socket.stream)).await;
+    match end {
+        End::Linger => Box::pin(linger(&socket.stream)).await,
+        // A client that takes nothing is reset: closing normally would leave the
+        // unsent bytes (and the socket) to the kernel for minutes.
+        End::Reset => {
+            let _ = socket2::SockRef::from(&socket.stream).set_linger(Some(Duration::ZERO));
+        }
+        End::Gone => {}
     }
 }
 
@@ -123,23 +151,15 @@ enum End {
     Linger,
     /// The client went, or the socket failed.
     Gone,
+    /// The client took nothing for too long.
+    Reset,
 }
 
 struct Writer {
     socket: Arc<Socket>,
     opened: Arc<Opened>,
-    /// Unparsed client bytes (WebSocket); empty, unallocated, nearly always.
-    client: Vec<u8>,
-}
-
-/// What the client side asks for.
-enum FromClient {
-    Nothing,
-    /// Write these bytes (a pong), in order with the frames.
-    Reply(Bytes),
-    /// Write these bytes (a close frame), then end.
-    ReplyAndEnd(Bytes),
-    End,
+    /// The WebSocket client's side (unused for SSE).
+    client: ClientFrames,
 }
 
 /// What woke an idle writer.
@@ -150,8 +170,21 @@ enum Wake {
     Client,
 }
 
+/// Why a write stopped short.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    Failed,
+    /// No progress for the write timeout, or past the kill bound.
+    Stalled,
+    /// The session was killed; `skip` bytes of `bufs[at]` are on the wire.
+    Killed {
+        at: usize,
+        skip: usize,
+    },
+}
+
 impl Writer {
-    async fn run(&mut self, head: Bytes) -> End {
+    async fn run(&mut self, head: Bytes, early: Vec<u8>) -> End {
         let outbox = self.opened.outbox.clone();
         let socket = self.socket.clone();
         let stream = &socket.stream;
@@ -160,20 +193,20 @@ impl Writer {
         let sent = outbox.take(&mut items);
         let mut out = vec![head];
         let mut closing = self.render(&mut items, &mut out);
-        if write_all(stream, &out, sent).await.is_err() {
-            return End::Gone;
+        if let Err(stop) = self.write(&out, sent, closing).await {
+            return self.stopped(stop, &out).await;
         }
         drop(out);
         outbox.set_direct(socket.clone());
         let mut reply = None;
-        if !self.client.is_empty() {
-            match self.parse_client() {
-                FromClient::Nothing => {}
-                FromClient::Reply(b) => reply = Some((b, false)),
-                FromClient::ReplyAndEnd(b) => reply = Some((b, true)),
-                FromClient::End => return End::Gone,
+        if !early.is_empty() {
+            match self.client.feed(&early, Instant::now()) {
+                Reply::Nothing => {}
+                Reply::End => return End::Gone,
+                r => reply = Some(r),
             }
         }
+        drop(early);
         loop {
             if closing {
                 return End::Linger;
@@ -190,10 +223,9 @@ impl Writer {
                 match wake {
                     Wake::Outbox(s) => sent = s,
                     Wake::Client => match self.read_client() {
-                        FromClient::Nothing => continue,
-                        FromClient::Reply(b) => reply = Some((b, false)),
-                        FromClient::ReplyAndEnd(b) => reply = Some((b, true)),
-                        FromClient::End => return End::Gone,
+                        Reply::Nothing => continue,
+                        Reply::End => return End::Gone,
+                        r => reply = Some(r),
                     },
                 }
             }
@@ -205,17 +237,52 @@ impl Writer {
             closing = self.render(&mut items, &mut out);
             let mut ending = false;
             if !closing {
-                if let Some((bytes, end)) = reply.take() {
-                    out.push(bytes);
-                    ending = end;
+                match reply.take() {
+                    Some(Reply::Pong(pong)) => out.push(pong),
+                    Some(Reply::Close(close)) => {
+                        out.push(close);
+                        ending = true;
+                    }
+                    _ => {}
                 }
             }
-            if write_all(stream, &out, sent).await.is_err() {
-                return End::Gone;
+            if let Err(stop) = self.write(&out, sent, closing).await {
+                return self.stopped(stop, &out).await;
             }
             if ending {
                 return End::Linger;
             }
+        }
+    }
+
+    /// Writes `bufs` (see [`write_bounded`]): with the write timeout, watching
+    /// for a session kill, or, for a batch that ends with a close notice, within
+    /// the kill bound.
+    async fn write(&self, bufs: &[Bytes], skip: usize, closing: bool) -> Result<(), Stop> {
+        let (stream, outbox) = (&self.socket.stream, &*self.opened.outbox);
+        let until = (closing && outbox.killed()).then(|| Instant::now() + KILL_WRITE_BOUND);
+        let watch = (!closing).then_some(outbox);
+        write_bounded(stream, bufs, skip, self.opened.write_timeout, until, watch).await
+    }
+
+    /// Ends a stream whose write stopped: a kill still writes the rest of the
+    /// frame in progress and the close notice, within the kill bound.
+    async fn stopped(&self, stop: Stop, bufs: &[Bytes]) -> End {
+        let (at, skip) = match stop {
+            Stop::Failed => return End::Gone,
+            Stop::Stalled => return End::Reset,
+            Stop::Killed { at, skip } => (at, skip),
+        };
+        let mut out = Vec::with_capacity(2);
+        if skip > 0 {
+            out.push(bufs[at].slice(skip..));
+        }
+        self.render(&mut vec![Item::Close(CloseReason::SessionKilled)], &mut out);
+        let until = Some(Instant::now() + KILL_WRITE_BOUND);
+        match write_bounded(&self.socket.stream, &out, 0, KILL_WRITE_BOUND, until, None).await {
+            Ok(()) => End::Linger,
+            Err(Stop::Stalled) => End::Reset,
+            Err(_) => End::Gone,
         }
     }
 
@@ -236,7 +303,7 @@ impl Writer {
                 })),
                 Item::Close(reason) if kind == Kind::Ws => {
                     let (code, text) = ws::close_code(reason);
-                    out.push(ws_close(code, text));
+                    out.push(ws_frames::close(code, text));
                     return true;
                 }
                 other => {
@@ -254,138 +321,48 @@ impl Writer {
         false
     }
 
-    /// Reads what the client sent. An SSE client has nothing to say: its bytes
-    /// are dropped and only the end of its stream matters.
-    fn read_client(&mut self) -> FromClient {
-        let mut tmp = [0u8; MAX_CLIENT_BYTES];
-        loop {
+    /// Reads what the client sent, every complete WebSocket frame of it (pings
+    /// coalesced into one pong), up to [`MAX_CLIENT_READ`] bytes. An SSE client
+    /// has nothing to say: its bytes are dropped and only the end of its stream matters.
+    fn read_client(&mut self) -> Reply {
+        let mut tmp = [0u8; 4096];
+        let mut pong = None;
+        let mut read = 0;
+        while read < MAX_CLIENT_READ {
             match self.socket.stream.try_read(&mut tmp) {
-                Ok(0) => return FromClient::End,
+                Ok(0) => return Reply::End,
                 Ok(n) if self.socket.kind == Kind::Ws => {
-                    self.client.extend_from_slice(&tmp[..n]);
-                    let parsed = self.parse_client();
-                    if !matches!(parsed, FromClient::Nothing) {
-                        return parsed;
+                    read += n;
+                    match self.client.feed(&tmp[..n], Instant::now()) {
+                        Reply::Nothing => {}
+                        Reply::Pong(p) => pong = Some(p),
+                        end => return end,
                     }
                 }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FromClient::Nothing,
-                Err(_) => return FromClient::End,
+                Ok(n) => read += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Reply::End,
             }
         }
+        pong.map_or(Reply::Nothing, Reply::Pong)
     }
-
-    /// Handles complete client frames in `self.client` (RIG's WebSocket is
-    /// one-way: data frames close the connection, pings get pongs).
-    fn parse_client(&mut self) -> FromClient {
-        let result = loop {
-            match client_frame(&self.client) {
-                Parsed::Incomplete if self.client.len() > MAX_CLIENT_BYTES => break FromClient::End,
-                Parsed::Incomplete => return FromClient::Nothing,
-                Parsed::Bad => break FromClient::ReplyAndEnd(ws_close(PROTOCOL_ERROR, "Protocol error.")),
-                Parsed::TooBig => break FromClient::ReplyAndEnd(ws_close(TOO_BIG, "Message too big.")),
-                Parsed::Data => break FromClient::ReplyAndEnd(ws_close(ws::NORMAL, ws::TWO_WAY)),
-                Parsed::Control { opcode, payload, len } => {
-                    self.client.drain(..len);
-                    match opcode {
-                        0x8 => {
-                            let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-                            break FromClient::ReplyAndEnd(ws_close_echo(code));
-                        }
-                        0x9 => break FromClient::Reply(ws_control(0xA, &payload)),
-                        _ => {} // pong: ignored
-                    }
-                }
-            }
-        };
-        if self.client.is_empty() {
-            self.client = Vec::new();
-        }
-        result
-    }
-}
-
-enum Parsed {
-    Incomplete,
-    /// A protocol violation (RFC 6455 §5.2, §5.5): unmasked, reserved bits or
-    /// opcode, a fragmented or long control frame, a continuation of nothing.
-    Bad,
-    /// A data frame longer than [`MAX_CLIENT_MESSAGE`].
-    TooBig,
-    /// A text or binary frame (this endpoint is one-way).
-    Data,
-    Control {
-        opcode: u8,
-        payload: Vec<u8>,
-        len: usize,
-    },
-}
-
-/// The first client frame in `buf` (RFC 6455 §5.2: client frames are masked).
-fn client_frame(buf: &[u8]) -> Parsed {
-    let [b0, b1, ..] = *buf else { return Parsed::Incomplete };
-    let (fin, rsv, opcode) = (b0 & 0x80 != 0, b0 & 0x70, b0 & 0x0f);
-    let (masked, len) = (b1 & 0x80 != 0, usize::from(b1 & 0x7f));
-    if rsv != 0 || !masked {
-        return Parsed::Bad;
-    }
-    match opcode {
-        // No message was ever started (any data frame ends the connection).
-        0x0 => return Parsed::Bad,
-        0x1 | 0x2 => {
-            let declared = match len {
-                126 if buf.len() >= 4 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
-                127 if buf.len() >= 10 => u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")),
-                126 | 127 => return Parsed::Incomplete,
-                n => n as u64,
-            };
-            return if declared > MAX_CLIENT_MESSAGE { Parsed::TooBig } else { Parsed::Data };
-        }
-        // A close payload is empty or a code and a reason.
-        0x8..=0xA if fin && len <= 125 && !(opcode == 0x8 && len == 1) => {}
-        _ => return Parsed::Bad,
-    }
-    let total = 2 + 4 + len;
-    if buf.len() < total {
-        return Parsed::Incomplete;
-    }
-    let mask = [buf[2], buf[3], buf[4], buf[5]];
-    let payload = buf[6..total].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
-    Parsed::Control { opcode, payload, len: total }
-}
-
-fn ws_control(opcode: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(2 + payload.len());
-    ws_header(opcode, payload.len(), &mut out);
-    out.put_slice(payload);
-    out.freeze()
-}
-
-/// A close frame with a status code and reason (at most 123 bytes, cut by the caller).
-fn ws_close(code: u16, reason: &str) -> Bytes {
-    let mut payload = Vec::with_capacity(2 + reason.len());
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(reason.as_bytes());
-    ws_control(0x8, &payload)
-}
-
-/// The reply to a client's close: its status code back, or no payload.
-fn ws_close_echo(code: Option<u16>) -> Bytes {
-    ws_control(0x8, &code.map(u16::to_be_bytes).unwrap_or_default()[..code.map_or(0, |_| 2)])
 }
 
 /// Ends our side (FIN) and waits, bounded, for the client to close its side,
 /// so our last bytes are not lost to a reset caused by unread client data.
+/// A client that keeps sending instead (a flood) is not read for long.
 async fn linger(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).shutdown(Shutdown::Write);
+    let mut budget = LINGER_MAX_BYTES;
     let drain = std::future::poll_fn(|cx| loop {
         if stream.poll_read_ready(cx).is_pending() {
             return Poll::Pending;
         }
-        let mut tmp = [0u8; 256];
+        let mut tmp = [0u8; 4096];
         match stream.try_read(&mut tmp) {
             Ok(0) => return Poll::Ready(()),
-            Ok(_) => {}
+            Ok(n) if n >= budget => return Poll::Ready(()),
+            Ok(n) => budget -= n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Poll::Ready(()),
         }
@@ -394,9 +371,30 @@ async fn linger(stream: &TcpStream) {
 }
 
 /// Writes `bufs`, the first `skip` bytes of the first already sent, waiting
-/// for the socket when it is full.
-pub async fn write_all(stream: &TcpStream, bufs: &[Bytes], mut skip: usize) -> io::Result<()> {
+/// for the socket when it is full, but for at most [`DEFAULT_WRITE_TIMEOUT`]
+/// without progress (small complete responses).
+pub async fn write_all(stream: &TcpStream, bufs: &[Bytes], skip: usize) -> io::Result<()> {
+    write_bounded(stream, bufs, skip, DEFAULT_WRITE_TIMEOUT, None, None).await.map_err(|stop| match stop {
+        Stop::Stalled => io::ErrorKind::TimedOut.into(),
+        _ => io::ErrorKind::BrokenPipe.into(),
+    })
+}
+
+/// Writes `bufs`, the first `skip` bytes of the first already sent, waiting
+/// for the socket when it is full: for at most `timeout` without progress,
+/// never past `until`, and, with `kill`, only until that session is killed.
+/// The timer is created only if the socket is full.
+async fn write_bounded(
+    stream: &TcpStream,
+    bufs: &[Bytes],
+    mut skip: usize,
+    timeout: Duration,
+    until: Option<Instant>,
+    kill: Option<&Outbox>,
+) -> Result<(), Stop> {
     let mut first = 0;
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    let mut progress = true;
     while first < bufs.len() {
         if skip >= bufs[first].len() {
             skip -= bufs[first].len();
@@ -404,10 +402,33 @@ pub async fn write_all(stream: &TcpStream, bufs: &[Bytes], mut skip: usize) -> i
             continue;
         }
         match write_some(stream, &bufs[first..], skip) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => skip += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::future::poll_fn(|cx| stream.poll_write_ready(cx)).await?,
-            Err(e) => return Err(e),
+            Ok(0) => return Err(Stop::Failed),
+            Ok(n) => {
+                skip += n;
+                progress = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut deadline = Instant::now() + timeout;
+                if let Some(until) = until {
+                    deadline = deadline.min(until);
+                }
+                let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+                if std::mem::take(&mut progress) {
+                    timer.as_mut().reset(deadline.into());
+                }
+                let woke = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = stream.poll_write_ready(cx) {
+                        return Poll::Ready(r.map_err(|_| Stop::Failed));
+                    }
+                    if kill.is_some_and(|o| o.poll_killed(cx).is_ready()) {
+                        return Poll::Ready(Err(Stop::Killed { at: first, skip }));
+                    }
+                    timer.as_mut().poll(cx).map(|()| Err(Stop::Stalled))
+                })
+                .await;
+                woke?;
+            }
+            Err(_) => return Err(Stop::Failed),
         }
     }
     Ok(())
@@ -421,46 +442,4 @@ fn write_some(stream: &TcpStream, bufs: &[Bytes], skip: usize) -> io::Result<usi
         slices[i] = IoSlice::new(if i == 0 { &b[skip..] } else { b });
     }
     stream.try_write_vectored(&slices[..n])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1u8, 2, 3, 4];
-        let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        f
-    }
-
-    #[test]
-    fn client_frames_are_unmasked_and_classified() {
-        let ping = masked(0x9, b"hi");
-        assert!(matches!(client_frame(&ping[..3]), Parsed::Incomplete));
-        match client_frame(&ping) {
-            Parsed::Control { opcode: 0x9, payload, len } => assert_eq!((payload.as_slice(), len), (&b"hi"[..], 8)),
-            _ => panic!("a ping"),
-        }
-        assert!(matches!(client_frame(&masked(0x1, b"x")), Parsed::Data));
-        assert!(matches!(client_frame(&[0x01, 0x81]), Parsed::Data), "first fragment of a text message");
-        assert!(matches!(client_frame(&[0x82, 0xFE, 0xFF]), Parsed::Incomplete));
-        assert!(matches!(client_frame(&[0x82, 0xFE, 0xFF, 0xFF]), Parsed::Data), "64 KiB - 1");
-        assert!(matches!(client_frame(&[0x82, 0xFF, 0, 0, 0, 0, 0, 1, 0, 1]), Parsed::TooBig));
-        assert!(matches!(client_frame(&masked(0x0, b"x")), Parsed::Bad), "continuation of nothing");
-        assert!(matches!(client_frame(&masked(0x8, b"x")), Parsed::Bad), "one-byte close payload");
-        assert!(matches!(client_frame(&[0x89, 0xFE, 0, 126]), Parsed::Bad), "control frame over 125 bytes");
-        assert!(matches!(client_frame(&[0x89, 0x00]), Parsed::Bad), "unmasked");
-        assert!(matches!(client_frame(&[0x09, 0x80, 0, 0, 0, 0]), Parsed::Bad), "fragmented control frame");
-        assert!(matches!(client_frame(&[0x83, 0x80]), Parsed::Bad), "reserved opcode");
-    }
-
-    #[test]
-    fn control_frames_are_encoded_unmasked() {
-        assert_eq!(&ws_control(0xA, b"hi")[..], &[0x8A, 2, b'h', b'i']);
-        assert_eq!(&ws_close(1000, "ok")[..], &[0x88, 4, 0x03, 0xe8, b'o', b'k']);
-        assert_eq!(&ws_close_echo(Some(1001))[..], &[0x88, 2, 0x03, 0xe9]);
-        assert_eq!(&ws_close_echo(None)[..], &[0x88, 0]);
-    }
 }

@@ -18,8 +18,10 @@ use futures_util::SinkExt;
 
 use super::{
     connect::{self, Accepted, ConnectParams, SetupError},
-    notice_frame, open_stream,
-    wire::{Direct, Opened, Takeover},
+    notice_frame, open_stream, open_takeover,
+    wire::{Direct, Takeover, KILL_WRITE_BOUND},
+    ws_frames::{self, Budget},
+    ConnGuard,
 };
 use crate::{
     app::Shared,
@@ -75,10 +77,7 @@ async fn direct_handler(app: &Shared, query: Option<&str>, headers: &HeaderMap) 
     let accept = HeaderValue::from_str(&accept_key(key)).expect("base64 is a valid header value");
     let params = ConnectParams::from_query(query);
     let takeover = match connect::set_up(app, &params, connect::user_agent(headers)).await {
-        Ok(accepted) => {
-            let (outbox, guard) = open_stream(app, Transport::Ws, accepted);
-            Takeover::Stream(Arc::new(Opened { outbox, guard }))
-        }
+        Ok(accepted) => Takeover::Stream(open_takeover(app, Transport::Ws, accepted)),
         Err(e) => Takeover::Refused(close_reason(&e).into()),
     };
     let mut response = (
@@ -141,45 +140,96 @@ async fn close_with(socket: WebSocket, reason: CloseReason) {
     close_code_reason(socket, code, text).await
 }
 
+/// What a batch of items did to the connection.
+enum Sent {
+    Open,
+    Closed,
+    Failed,
+}
+
+/// The tungstenite path (TLS). Its protocol layer answers pings (one pending
+/// pong at most) and checks close frames; here pings and pongs are counted
+/// against the control-frame budget, and a session kill ends the connection
+/// within [`KILL_WRITE_BOUND`] even while a write waits for the client.
+/// Writes that make no progress fail in the server's IO layer.
 async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
     let (outbox, guard) = open_stream(&app, Transport::Ws, accepted);
+    let mut budget = Budget::new(app.config.ws_control_rate);
     let mut items = Vec::new();
     loop {
         tokio::select! {
             _ = outbox.recv(&mut items) => {
-                for item in items.drain(..) {
-                    let frame = match item {
-                        Item::Frame(f) => {
-                            guard.handed_over([&*f]);
-                            f
-                        }
-                        Item::Close(reason) => return close_with(socket, reason).await,
-                        Item::Heartbeat => {
-                            if socket.feed(Message::Ping(Bytes::new())).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        missed => Arc::new(notice_frame(&missed).expect("a missed notice renders")),
-                    };
-                    // Queue everything that is waiting, then write it with one flush
-                    // (one syscall for a burst, as the SSE writer does with one chunk).
-                    if socket.feed(Message::Text(frame.ws.clone())).await.is_err() {
+                let sent = tokio::select! {
+                    sent = send(&mut socket, &mut items, &guard) => sent,
+                    () = std::future::poll_fn(|cx| outbox.poll_killed(cx)) => Sent::Closed,
+                };
+                match sent {
+                    Sent::Open => {}
+                    Sent::Failed => return,
+                    Sent::Closed => {
+                        let _ = tokio::time::timeout(KILL_WRITE_BOUND, close_with(socket, CloseReason::SessionKilled)).await;
                         return;
                     }
                 }
-                if socket.flush().await.is_err() {
-                    return;
-                }
             },
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                None => return,
+                // The protocol layer queued its reply (the code back, or 1002 for a bad one).
+                Some(Ok(Message::Close(_))) => {
+                    let _ = tokio::time::timeout(KILL_WRITE_BOUND, socket.flush()).await;
+                    return;
+                }
+                // A broken frame (fragmented or long control frame, a reason that is not UTF-8...).
+                Some(Err(_)) => {
+                    let reply = close_code_reason(socket, ws_frames::PROTOCOL_ERROR, "Protocol error.");
+                    let _ = tokio::time::timeout(KILL_WRITE_BOUND, reply).await;
+                    return;
+                }
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => return close(socket, TWO_WAY).await,
-                // Pongs are ignored; pings are answered by the protocol layer on the next write.
-                Some(Ok(_)) => {}
+                // Pings are answered by the protocol layer on the next write.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    if !budget.spend(1, std::time::Instant::now()) {
+                        return close_code_reason(socket, ws_frames::POLICY_VIOLATION, ws_frames::FLOODED).await;
+                    }
+                }
             },
         }
     }
+}
+
+/// Writes the items taken from the outbox with one flush (one syscall for a
+/// burst, as the SSE writer does with one chunk). A close item other than a
+/// kill (those are [`Sent::Closed`] by the caller) is written and ends the stream.
+async fn send(socket: &mut WebSocket, items: &mut Vec<Item>, guard: &ConnGuard) -> Sent {
+    for item in items.drain(..) {
+        let frame = match item {
+            Item::Frame(f) => {
+                guard.handed_over([&*f]);
+                f
+            }
+            Item::Close(CloseReason::SessionKilled) => return Sent::Closed,
+            Item::Close(reason) => {
+                let (code, text) = close_code(reason);
+                let frame = CloseFrame { code, reason: Utf8Bytes::from(text) };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                return Sent::Failed;
+            }
+            Item::Heartbeat => {
+                if socket.feed(Message::Ping(Bytes::new())).await.is_err() {
+                    return Sent::Failed;
+                }
+                continue;
+            }
+            missed => Arc::new(notice_frame(&missed).expect("a missed notice renders")),
+        };
+        if socket.feed(Message::Text(frame.ws.clone())).await.is_err() {
+            return Sent::Failed;
+        }
+    }
+    if socket.flush().await.is_err() {
+        return Sent::Failed;
+    }
+    Sent::Open
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub fn with_exp(claims: Value, secs: i64) -> Value {
 
 /// An HS* token with an arbitrary secret and header.
 pub fn sign_hs(claims: Value, secret: &[u8], alg: Algorithm) -> String {
-    jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
 }
 
 /// A token with `"alg": "none"` and no signature.

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod brokers;
 pub mod http_server;
 pub mod keys;
+pub mod process;
 pub mod registry;
 
 use std::time::Duration;
@@ -121,7 +122,7 @@ pub fn jwt(claims: Value) -> String {
     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60;
     let mut c = json!({"exp": exp});
     c.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &c, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &c, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap()).unwrap()
 }
 
 /// URL-encodes a query parameter value.
