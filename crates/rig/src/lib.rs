@@ -3,11 +3,15 @@
 //! - [`config`]: every environment variable, parsed once, documented once.
 //! - [`hub`]: live connections, subscriptions, sessions, fan-out.
 //! - [`transport`]: SSE, WebSocket and long-polling protocol code.
+//! - [`session`]: a connection's life: tokens, set-up checks, registration, updates, kills.
+//! - [`state`]: the parts every handler shares.
+//! - [`support`]: the ground floor (JSON error bodies, ...).
 //! - [`http`]: the public (inbound) and internal (API) HTTP surfaces.
 //! - [`auth`]: JWT verification and subscription/submission checks.
 //! - [`tls`]: HTTPS settings (certificates, encrypted keys, ALPN).
 //! - [`token`]: signed, routable connection tokens.
 //! - [`limit`]: the per-minute connection limit.
+//! - [`per_ip`]: concurrent connections per client address.
 //! - [`accept`]: accepting TCP connections without spinning when descriptors run out.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
 //! - [`proxy`]: the reverse proxy / API gateway (API definitions, forwarding, publish targets).
@@ -25,9 +29,13 @@ pub mod cors;
 pub mod http;
 pub mod hub;
 pub mod limit;
+pub mod per_ip;
 pub mod proxy;
 pub mod server;
+pub mod session;
 pub mod source;
+pub mod state;
+pub mod support;
 pub mod telemetry;
 pub mod tls;
 pub mod token;

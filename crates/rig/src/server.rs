@@ -11,19 +11,15 @@
 //! hyper buffers. Every other connection is hyper's, from its first byte.
 //!
 //! Every listener also bounds what one client can hold: connections per client
-//! address ([`per_ip`]) and the time a request body may take ([`deadline`]).
+//! address ([`crate::per_ip`]) and the time a request body may take ([`deadline`]).
 
 mod deadline;
 mod head;
-mod per_ip;
 mod response;
 mod rewind;
 mod write_deadline;
 
-pub use self::{
-    deadline::{timed_out, BodyTimedOut},
-    per_ip::PerIp,
-};
+pub use self::deadline::{timed_out, BodyTimedOut};
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -51,16 +47,17 @@ use tokio_rustls::TlsAcceptor;
 use self::{
     deadline::Deadline,
     head::Endpoint,
-    per_ip::{Counted, Slot},
     rewind::Rewind,
     write_deadline::{KillWatch, WriteDeadline},
 };
 use crate::{
     accept::Acceptor,
-    http::error::json_error,
+    per_ip::{Counted, PerIp, Slot},
+    support::response::json_error,
     transport::{
-        wire::{self, Direct, Kind, Takeover},
-        Peer, StreamOutbox,
+        takeover::{Direct, StreamOutbox, Takeover},
+        wire::{self, Kind},
+        Peer,
     },
 };
 

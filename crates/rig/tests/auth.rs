@@ -107,7 +107,7 @@ async fn blacklisting_closes_sse_ws_and_a_pending_long_poll_at_once_and_refuses_
     let lp = LpClient::new(rig.url(&format!("/_rig/v1/connection/longpolling?jwt={token}")));
     lp.get().await;
     let lp_token = lp.poll().await[0]["data"]["connection_token"].as_str().unwrap().to_string();
-    let lp_buffer = rig.app.state.hub.lp_buffer(rig.app.state.open_token(&lp_token).unwrap()).unwrap();
+    let lp_buffer = rig.app.state.hub.lp_buffer(rig.app.state.sessions.open_token(&lp_token).unwrap()).unwrap();
     let pending = tokio::spawn(async move {
         let events = lp.poll().await;
         (events, Instant::now())

@@ -52,7 +52,7 @@ async fn a_waiting_poll_is_answered_as_soon_as_an_event_arrives() {
     let lp = LpClient::new(lp_url(&rig, &format!("?subscriptions={}", enc(r#"[{"eventType":"greeting"}]"#))));
     lp.get().await;
     let token = lp.poll().await[0]["data"]["connection_token"].as_str().unwrap().to_string();
-    let buffer = rig.app.state.hub.lp_buffer(rig.app.state.open_token(&token).unwrap()).unwrap();
+    let buffer = rig.app.state.hub.lp_buffer(rig.app.state.sessions.open_token(&token).unwrap()).unwrap();
     let waiting = tokio::spawn(async move { lp.poll().await });
     let deadline = std::time::Instant::now() + PATIENCE;
     while buffer.waiting() == 0 {

@@ -20,7 +20,7 @@ use axum::{
     response::Response,
 };
 
-use super::error::json_error;
+use crate::support::response::json_error;
 use crate::{auth::api_access::ApiAccess, transport::Peer};
 
 /// Paths reachable without the token: what liveness and readiness probes call.

@@ -3,6 +3,7 @@
 //! and validation map. Request bodies are merged with query parameters; on
 //! `/{id}` routes the path id wins.
 
+use crate::support::response::json_response;
 use axum::{
     body::Body,
     extract::{Path, RawQuery, State},
@@ -11,10 +12,10 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::{body, error::json_response};
+use super::body;
 use crate::{
-    app::Shared,
     proxy::store::{CreateError, UpdateError},
+    state::Shared,
 };
 
 fn json(status: StatusCode, body: &Value) -> Response {

@@ -4,6 +4,7 @@
 //! tokens of it are refused from now on. Unlike RIG, no
 //! `access-control-allow-origin: *`: browsers on other sites get no answer.
 
+use crate::support::response::{json_error, json_response};
 use std::time::Duration;
 
 use axum::{
@@ -14,11 +15,8 @@ use axum::{
 };
 use serde_json::{Map, Value};
 
-use super::{
-    body,
-    error::{json_error, json_response},
-};
-use crate::app::Shared;
+use super::body;
+use crate::state::Shared;
 
 /// `POST .../session-blacklist`.
 pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap, body: Body) -> Response {
@@ -27,7 +25,7 @@ pub async fn add(State(app): State<Shared>, uri: Uri, RawQuery(query): RawQuery,
         Ok(params) => match parse(&params) {
             Err(msg) => json_error(StatusCode::BAD_REQUEST, &msg),
             Ok((session, ttl)) => {
-                let killed = app.blacklist_session(&session, ttl);
+                let killed = app.sessions.blacklist(&session, ttl);
                 tracing::info!(session_connections = killed, "Session blacklisted.");
                 created(&format!("{}/{}", uri.path().trim_end_matches('/'), session))
             }

@@ -9,8 +9,8 @@ use axum::{
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::error::{json_error, json_response};
 use crate::server;
+use crate::support::response::{json_error, json_response};
 
 /// The whole body; 413 when it is larger than `limit` bytes, 408 (closing the
 /// connection, whose rest cannot be read) when it did not arrive in time.

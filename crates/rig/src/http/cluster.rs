@@ -9,8 +9,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::error::{json_error, json_response};
-use crate::app::Shared;
+use crate::state::Shared;
+use crate::support::response::{json_error, json_response};
 
 const STANDALONE: &str = "This node is not part of a cluster (set DISCOVERY_TYPE=dns or RIG_CLUSTER_PEERS).";
 

@@ -2,6 +2,7 @@
 //! and CORS) and `POST /v2|v3/messages` (internal, neither). CloudEvents in
 //! structured mode (the body is the event) or binary mode (`ce-*` headers).
 
+use crate::support::response::{json_error, json_response};
 use axum::{
     body::Body,
     extract::State,
@@ -11,17 +12,14 @@ use axum::{
 use bytes::Bytes;
 use rig_core::CloudEvent;
 
-use super::{
-    body,
-    error::{json_error, json_response},
-};
+use super::body;
 use crate::{
-    app::Shared,
     auth::{
         check::{CheckRequest, Decision},
         jwt::bearer_tokens,
     },
     source::Source,
+    state::Shared,
     telemetry::{self, Kind},
 };
 

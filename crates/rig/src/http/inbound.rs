@@ -10,7 +10,7 @@ use axum::{
 
 use super::{cors, events, proxy, subscriptions};
 use crate::{
-    app::Shared,
+    state::Shared,
     transport::{longpoll, sse, ws},
 };
 

@@ -1,6 +1,7 @@
 //! The internal (management) port. Access rules (`Host`, `Origin`, optional
 //! token) are in [`super::access`]; without a token, keep the port private.
 
+use crate::support::response::json_response;
 use axum::{
     extract::State,
     http::StatusCode,
@@ -9,8 +10,8 @@ use axum::{
     Router,
 };
 
-use super::{access, apis, blacklist, cluster, error::json_response, events, inbound, metrics, openapi, presence, responses, status};
-use crate::app::Shared;
+use super::{access, apis, blacklist, cluster, events, inbound, metrics, openapi, presence, responses, status};
+use crate::state::Shared;
 
 pub fn router(app: Shared) -> Router {
     Router::new()

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{app::Shared, source::Source};
+use crate::{source::Source, state::Shared};
 
 /// Serves the metrics, or 404 when `PROMETHEUS_METRICS_ENABLED` is false.
 pub async fn metrics(State(app): State<Shared>) -> Response {
@@ -61,7 +61,7 @@ fn render(app: &Shared) -> String {
         "rig_connections_refused_per_ip_total",
         "counter",
         "Connections refused at accept because their client address held RIG_MAX_CONNECTIONS_PER_IP.",
-        app.server_limits.per_ip.refused(),
+        app.per_ip.refused(),
     );
     o.single("rig_subscriptions_total", "gauge", "Subscription rows registered on this node (RIG).", hub.subscription_rows());
     o.single(

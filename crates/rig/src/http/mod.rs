@@ -7,7 +7,6 @@ pub mod blacklist;
 pub mod body;
 pub mod cluster;
 pub mod cors;
-pub mod error;
 pub mod events;
 pub mod inbound;
 pub mod internal;

@@ -9,8 +9,8 @@ use axum::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::error::json_response;
-use crate::{app::Shared, hub::ConnView};
+use crate::support::response::json_response;
+use crate::{hub::ConnView, state::Shared};
 
 /// A connection with the node that holds it.
 #[derive(Serialize)]
@@ -47,7 +47,7 @@ pub async fn session_connections(State(app): State<Shared>, Path(session): Path<
 /// every node, without blacklisting it (clients may reconnect with the same
 /// token). `closed` counts this node's.
 pub async fn end_session(State(app): State<Shared>, Path(session): Path<String>) -> Response {
-    let closed = app.end_session(&session);
+    let closed = app.sessions.end(&session);
     json(StatusCode::OK, &json!({ "session": session, "closed": closed }))
 }
 

@@ -4,6 +4,7 @@
 //! naming the correlation id in `rig.correlation`; the waiting client gets 200
 //! with the event).
 
+use crate::support::response::json_error;
 use axum::{
     body::Body,
     extract::State,
@@ -13,10 +14,10 @@ use axum::{
 use bytes::Bytes;
 use rig_core::CloudEvent;
 
-use super::{body, error::json_error};
+use super::body;
 use crate::{
-    app::Shared,
     proxy::correlation::{binary_response, AsyncResponse, CorrelationError},
+    state::Shared,
 };
 
 /// `POST /v3/responses`.
@@ -59,7 +60,7 @@ async fn deliver(app: &Shared, id: &str, response: AsyncResponse, headers: &Head
         Ok(()) => (StatusCode::ACCEPTED, "message sent to correlated reverse proxy request").into_response(),
         // The request waits on another node of the cluster: hand it over (once).
         Err(CorrelationError::WrongNode(node)) if !crate::cluster::forward::was_forwarded(headers) => {
-            match forward_to_owner(app, node, id, &response).await {
+            match app.proxy.owner.forward(node, id, &response).await {
                 Some(answer) => answer,
                 None => refuse(&format!("the correlation id belongs to node {node:x}, which is not reachable")),
             }
@@ -67,22 +68,6 @@ async fn deliver(app: &Shared, id: &str, response: AsyncResponse, headers: &Head
         Err(CorrelationError::WrongNode(node)) => refuse(&format!("the correlation id belongs to another node ({node:x})")),
         Err(e) => refuse(&e.to_string()),
     }
-}
-
-/// Re-posts a response, in the binary form of `POST /v3/responses`, to the
-/// node whose request waits for it (a response may reach any node: rig-spec 10.3).
-pub async fn forward_to_owner(app: &Shared, node: u64, id: &str, response: &AsyncResponse) -> Option<Response> {
-    let cluster = app.cluster.as_ref()?;
-    let mut headers = HeaderMap::new();
-    for (name, value) in &response.headers {
-        headers.append(name.clone(), value.clone());
-    }
-    headers.insert("rig-correlation", HeaderValue::from_str(id).ok()?);
-    headers.insert("rig-response-code", HeaderValue::from(response.status.as_u16()));
-    if let Some(token) = app.config.api_access.authorization() {
-        headers.insert(axum::http::header::AUTHORIZATION, token);
-    }
-    cluster.forward_api(node, "/v3/responses", &headers, response.body.clone()).await
 }
 
 /// RIG's 400 text, in our JSON error body.

@@ -11,8 +11,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::error::json_response;
-use crate::app::Shared;
+use crate::state::Shared;
+use crate::support::response::json_response;
 
 const PAGE: &str = include_str!("status.html");
 

@@ -19,50 +19,37 @@ pub mod config;
 pub mod correlation;
 pub mod forward;
 pub mod metrics;
+pub mod owner;
 pub mod path;
+pub mod pipeline;
 pub mod publish;
+pub mod replicate;
+pub mod request;
 pub mod request_log;
 pub mod route;
 pub mod store;
 pub mod validate;
 
-use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::config::Config;
+use tokio::task::JoinHandle;
+
+use crate::{cluster::Cluster, config::Config, source::Health};
 
 use self::{
-    correlation::Correlations, forward::Upstreams, metrics::ProxyMetrics, publish::Publishers, request_log::RequestLog, store::ApiStore,
+    config::ProxyConfig, correlation::Correlations, forward::Upstreams, metrics::ProxyMetrics, owner::Owner, publish::Publishers,
+    request_log::RequestLog, store::ApiStore,
 };
 
-/// What a publish target needs to know about the frontend request (after matching & auth).
-#[derive(Debug, Clone)]
-pub struct ProxyRequest {
-    pub method: http::Method,
-    /// The (rewritten) request path.
-    pub path: String,
-    /// The path as requested (normalised, [`path::normalize`]), before rewriting (RIG's `path` metric label).
-    pub request_path: String,
-    /// Raw query string.
-    pub query: Option<String>,
-    pub headers: http::HeaderMap,
-    pub remote_ip: IpAddr,
-    /// Request host (without port).
-    pub host: String,
-    /// Request port.
-    pub port: u16,
-    /// `"http"` or `"https"`.
-    pub scheme: &'static str,
-    /// Fully buffered (`RIG_MAX_BODY_BYTES` applies; larger is refused with 413).
-    pub body: bytes::Bytes,
-    /// `traceparent` to propagate (`None` without a tracing context).
-    pub trace: Option<String>,
-}
-
-/// The proxy's shared state, part of [`crate::app::AppState`].
+/// The proxy's shared state.
 pub struct Proxy {
     /// API definitions and the routes compiled from them.
     pub store: ApiStore,
-    pub correlations: Correlations,
+    pub correlations: Arc<Correlations>,
+    /// Where responses for other nodes' requests go.
+    pub owner: Arc<Owner>,
+    /// The `PROXY_*` settings.
+    pub settings: ProxyConfig,
     pub publish: Publishers,
     pub request_log: RequestLog,
     pub metrics: ProxyMetrics,
@@ -71,16 +58,29 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// `node_id` is this node's id, named by every correlation id it issues.
-    pub fn new(config: &Config, node_id: u64) -> Self {
+    /// `node_id` is this node's id, named by every correlation id it issues;
+    /// `cluster` the other nodes, whose requests may get responses here.
+    pub fn new(config: &Config, node_id: u64, cluster: Option<Arc<Cluster>>) -> Self {
         let publish = Publishers::new(config);
         Proxy {
             store: ApiStore::new(&config.node_name, &config.proxy.apis),
-            correlations: Correlations::new(config.node_cookie.as_deref(), node_id),
+            correlations: Arc::new(Correlations::new(config.node_cookie.as_deref(), node_id)),
+            owner: Arc::new(Owner::new(cluster, config.api_access.authorization())),
+            settings: config.proxy.clone(),
             request_log: RequestLog::new(&config.proxy.request_log, &publish),
             publish,
             metrics: ProxyMetrics::default(),
             upstreams: Upstreams::default(),
         }
+    }
+
+    /// Starts the publish targets' broker clients (they report into `health`).
+    pub fn start(&self, health: Arc<Health>) -> Vec<JoinHandle<()>> {
+        self.publish.start(health, &self.correlations, &self.owner)
+    }
+
+    /// What a publish target's answer needs; `cors` is `access-control-allow-origin`.
+    pub fn context(&self, cors: axum::http::HeaderValue) -> publish::Context<'_> {
+        publish::Context { metrics: &self.metrics, correlations: &self.correlations, settings: &self.settings, cors }
     }
 }

@@ -12,14 +12,12 @@ use axum::{
     Extension,
 };
 
-use super::{
-    connect::{self, ConnectParams, SetupError},
-    cookie, open, Peer,
-};
+use super::{cookie, user_agent, Peer};
 use crate::{
-    app::Shared,
-    http::error::json_error,
     hub::{self, LpBuffer, Sink, Transport},
+    session::connect::{ConnectParams, SetupError},
+    state::Shared,
+    support::response::json_error,
 };
 
 /// `GET /_rig/v1/connection/longpolling`. A session held by another live
@@ -32,18 +30,19 @@ pub async fn handler(
     peer: Option<Extension<Peer>>,
 ) -> Response {
     let token = cookie::get(&headers, "connection_token");
-    if let (Some(node), Some(cluster)) = (token.as_deref().and_then(|t| app.holder_elsewhere(t, &headers)), &app.cluster) {
+    if let (Some(node), Some(cluster)) = (token.as_deref().and_then(|t| app.sessions.holder_elsewhere(t, &headers)), &app.cluster) {
         let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
         if let Some(r) = cluster.forward_http(node, Method::GET, path, &headers, Bytes::new()).await {
             return r;
         }
     }
-    let existing = token.and_then(|t| app.open_token(&t)).and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
+    let existing =
+        token.and_then(|t| app.sessions.open_token(&t)).and_then(|id| app.hub.lp_buffer(id).filter(|b| !b.is_closed()).map(|b| (id, b)));
     match existing {
         Some((id, buffer)) => poll(&app, id, buffer, &headers).await,
         None => {
             let params = ConnectParams::from_query(query.as_deref());
-            start(&app, &params, connect::user_agent(&headers), peer.map(|Extension(p)| p.remote.ip())).await
+            start(&app, &params, user_agent(&headers), peer.map(|Extension(p)| p.remote.ip())).await
         }
     }
 }
@@ -71,7 +70,7 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>,
         Some(slot) => slot,
         None => None,
     };
-    let accepted = match connect::set_up_longpoll(app, params, user_agent).await {
+    let accepted = match app.sessions.set_up_longpoll(params, user_agent).await {
         Ok(a) => a,
         Err(SetupError::RateLimited) => return json_error(StatusCode::TOO_MANY_REQUESTS, SetupError::RateLimited.message()),
         Err(e) => {
@@ -82,8 +81,8 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>,
     };
     let id = app.hub.new_id();
     let buffer = Arc::new(LpBuffer::holding(app.config.longpoll_buffer, slot));
-    open(app, id, Transport::LongPolling, Sink::Poll(buffer), accepted);
-    respond(app, &app.seal_token(id), "first_event", "\"ok\"".into())
+    app.sessions.open(id, Transport::LongPolling, Sink::Poll(buffer), accepted);
+    respond(app, &app.sessions.seal_token(id), "first_event", "\"ok\"".into())
 }
 
 /// An existing session: the events after the client's cursor, waiting a while
@@ -91,7 +90,7 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>,
 async fn poll(app: &Shared, id: hub::ConnId, buffer: Arc<LpBuffer>, headers: &HeaderMap) -> Response {
     let cursor = cookie::decode_event_id(cookie::get(headers, "last_event_id").as_deref());
     let result = buffer.poll(&cursor, app.config.longpoll_wait).await;
-    super::handed_over(app, result.frames.iter().map(|f| &**f));
+    app.sessions.handed_over(result.frames.iter().map(|f| &**f));
     let mut body = String::with_capacity(64 + result.frames.iter().map(|f| f.json.len() + 1).sum::<usize>());
     body.push_str("{\"last_event_id\":");
     body.push_str(&serde_json::to_string(&result.last_event_id).expect("strings serialise"));
@@ -103,7 +102,7 @@ async fn poll(app: &Shared, id: hub::ConnId, buffer: Arc<LpBuffer>, headers: &He
         body.push_str(std::str::from_utf8(&f.json).expect("frames hold UTF-8 JSON"));
     }
     body.push_str("]}");
-    respond(app, &app.seal_token(id), &result.last_event_id, body)
+    respond(app, &app.sessions.seal_token(id), &result.last_event_id, body)
 }
 
 fn respond(app: &Shared, token: &str, last_event_id: &str, body: String) -> Response {

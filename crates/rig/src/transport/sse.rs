@@ -13,15 +13,18 @@ use axum::{
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    connect::{self, ConnectParams, SetupError},
-    notice_frame, open_stream, open_takeover,
-    wire::{Direct, Takeover},
-    ConnGuard, StreamOutbox,
+    close::notice_frame,
+    takeover::{self, Direct, StreamOutbox, Takeover},
+    user_agent,
 };
 use crate::{
-    app::Shared,
-    http::error::json_error,
     hub::{Item, Outbox, Transport},
+    session::{
+        connect::{ConnectParams, SetupError},
+        guard::ConnGuard,
+    },
+    state::Shared,
+    support::response::json_error,
 };
 
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
@@ -41,7 +44,7 @@ pub async fn handler(
     if let Some(id) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
         params.last_event_id = Some(id.to_string());
     }
-    let accepted = match connect::set_up(&app, &params, connect::user_agent(&headers)).await {
+    let accepted = match app.sessions.set_up(&params, user_agent(&headers)).await {
         Ok(a) => a,
         Err(e) => {
             let status = if e == SetupError::RateLimited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
@@ -56,10 +59,10 @@ pub async fn handler(
     if direct.is_some() {
         // The server writes the stream itself (see `transport::wire`).
         let mut response = headers.into_response();
-        response.extensions_mut().insert(Takeover::Stream(open_takeover(&app, Transport::Sse, accepted)));
+        response.extensions_mut().insert(Takeover::Stream(takeover::open(&app, Transport::Sse, accepted)));
         return response;
     }
-    let (outbox, guard) = open_stream(&app, Transport::Sse, accepted);
+    let (outbox, guard) = app.sessions.open_stream(Transport::Sse, accepted);
     let mut response = (headers, Body::from_stream(frames(outbox.clone(), guard))).into_response();
     response.extensions_mut().insert(StreamOutbox(outbox));
     response

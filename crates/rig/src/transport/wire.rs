@@ -26,40 +26,11 @@ use bytes::Bytes;
 use tokio::{net::TcpStream, time::Sleep};
 
 use super::{
-    notice_frame, ws,
+    close::{self, notice_frame, NORMAL},
+    takeover::{Opened, Takeover},
     ws_frames::{self, ClientFrames, Reply},
-    ConnGuard,
 };
 use crate::hub::{CloseReason, DirectWrite, Frame, Item, Outbox};
-
-/// Marks a request whose connection the server may take over after the
-/// response head (plain HTTP/1.x; absent on TLS, where hyper stays in charge).
-#[derive(Debug, Clone, Copy)]
-pub struct Direct;
-
-/// What a handler answers a [`Direct`] request with, as a response extension:
-/// the stream to run on the socket, or (WebSocket) the reason to close it with.
-#[derive(Clone)]
-pub enum Takeover {
-    Stream(Arc<Opened>),
-    Refused(Arc<str>),
-}
-
-/// A registered streaming connection: its outbox, the guard that removes it,
-/// and the limits its writer applies.
-pub struct Opened {
-    pub outbox: Arc<Outbox>,
-    pub guard: ConnGuard,
-    write_timeout: Duration,
-    control_rate: u32,
-}
-
-impl Opened {
-    /// A registered connection (see [`super::open_takeover`]) for this module to run.
-    pub fn new(outbox: Arc<Outbox>, guard: ConnGuard, write_timeout: Duration, control_rate: u32) -> Arc<Opened> {
-        Arc::new(Opened { outbox, guard, write_timeout, control_rate })
-    }
-}
 
 /// How frames are put on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +90,7 @@ pub async fn serve(stream: TcpStream, kind: Kind, head: Bytes, takeover: Takeove
     let opened = match takeover {
         Takeover::Stream(opened) => opened,
         Takeover::Refused(reason) => {
-            let bufs = [head, ws_frames::close(ws::NORMAL, &reason)];
+            let bufs = [head, ws_frames::close(NORMAL, &reason)];
             if write_all(&socket.stream, &bufs, 0).await.is_ok() {
                 Box::pin(linger(&socket.stream)).await;
             }
@@ -302,7 +273,7 @@ impl Writer {
                     Kind::Ws => PING,
                 })),
                 Item::Close(reason) if kind == Kind::Ws => {
-                    let (code, text) = ws::close_code(reason);
+                    let (code, text) = close::close_code(reason);
                     out.push(ws_frames::close(code, text));
                     return true;
                 }

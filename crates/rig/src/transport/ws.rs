@@ -17,16 +17,20 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 
 use super::{
-    connect::{self, Accepted, ConnectParams, SetupError},
-    notice_frame, open_stream, open_takeover,
-    wire::{Direct, Takeover, KILL_WRITE_BOUND},
+    close::{close_code, notice_frame, NORMAL, TWO_WAY},
+    takeover::{self, Direct, Takeover},
+    user_agent,
+    wire::KILL_WRITE_BOUND,
     ws_frames::{self, Budget},
-    ConnGuard,
 };
 use crate::{
-    app::Shared,
-    http::error::json_error,
     hub::{CloseReason, Item, Transport},
+    session::{
+        connect::{Accepted, ConnectParams, SetupError},
+        guard::ConnGuard,
+    },
+    state::Shared,
+    support::response::json_error,
 };
 
 /// The endpoint's path (the server takes over plain-HTTP upgrades of it).
@@ -34,10 +38,6 @@ pub const PATH: &str = "/_rig/v1/connection/ws";
 
 /// Read buffer of each WebSocket served by tungstenite (TLS; see `handler`).
 const WS_READ_BUFFER: usize = 1024;
-
-/// Close code for every server-side close (RIG uses 1000 throughout).
-pub const NORMAL: u16 = 1000;
-pub const TWO_WAY: &str = "This WebSocket endpoint cannot be used for two-way communication.";
 
 /// `GET /_rig/v1/connection/ws`: the upgrade always succeeds; a refused
 /// connection is then closed with a reason, as RIG does.
@@ -56,7 +56,7 @@ pub async fn handler(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("expected a WebSocket upgrade: {e}")).into_response(),
     };
     let params = ConnectParams::from_query(query.as_deref());
-    let setup = connect::set_up(&app, &params, connect::user_agent(&headers)).await;
+    let setup = app.sessions.set_up(&params, user_agent(&headers)).await;
     // tungstenite preallocates its read buffer per socket (128 KiB by default):
     // most of an idle WebSocket's memory. Frontends send little; 1 KiB is plenty
     // (longer messages still arrive, in more reads).
@@ -76,8 +76,8 @@ async fn direct_handler(app: &Shared, query: Option<&str>, headers: &HeaderMap) 
     let key = headers.get(header::SEC_WEBSOCKET_KEY).map(HeaderValue::as_bytes).unwrap_or_default();
     let accept = HeaderValue::from_str(&accept_key(key)).expect("base64 is a valid header value");
     let params = ConnectParams::from_query(query);
-    let takeover = match connect::set_up(app, &params, connect::user_agent(headers)).await {
-        Ok(accepted) => Takeover::Stream(open_takeover(app, Transport::Ws, accepted)),
+    let takeover = match app.sessions.set_up(&params, user_agent(headers)).await {
+        Ok(accepted) => Takeover::Stream(takeover::open(app, Transport::Ws, accepted)),
         Err(e) => Takeover::Refused(close_reason(&e).into()),
     };
     let mut response = (
@@ -124,17 +124,6 @@ async fn close_code_reason(mut socket: WebSocket, code: u16, reason: &str) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-/// Close codes and reasons for server-initiated closes.
-pub fn close_code(reason: CloseReason) -> (u16, &'static str) {
-    match reason {
-        CloseReason::SessionKilled => (NORMAL, "Session killed."),
-        // 1013 "try again later": the client should reconnect and resume.
-        CloseReason::SlowConsumer => (1013, "Slow consumer."),
-        // 1001 "going away": reconnect to another node.
-        CloseReason::Shutdown => (1001, "Server shutting down."),
-    }
-}
-
 async fn close_with(socket: WebSocket, reason: CloseReason) {
     let (code, text) = close_code(reason);
     close_code_reason(socket, code, text).await
@@ -153,7 +142,7 @@ enum Sent {
 /// within [`KILL_WRITE_BOUND`] even while a write waits for the client.
 /// Writes that make no progress fail in the server's IO layer.
 async fn run(mut socket: WebSocket, app: Shared, accepted: Accepted) {
-    let (outbox, guard) = open_stream(&app, Transport::Ws, accepted);
+    let (outbox, guard) = app.sessions.open_stream(Transport::Ws, accepted);
     let mut budget = Budget::new(app.config.ws_control_rate);
     let mut items = Vec::new();
     loop {

@@ -185,7 +185,7 @@ impl ClientFrames {
                 Parsed::Incomplete => break None,
                 Parsed::Bad => break Some(Reply::Close(close(PROTOCOL_ERROR, "Protocol error."))),
                 Parsed::TooBig => break Some(Reply::Close(close(TOO_BIG, "Message too big."))),
-                Parsed::Data => break Some(Reply::Close(close(super::ws::NORMAL, super::ws::TWO_WAY))),
+                Parsed::Data => break Some(Reply::Close(close(super::close::NORMAL, super::close::TWO_WAY))),
                 Parsed::Control { opcode, payload, len } => {
                     let frame = &rest[..len];
                     at += len;
@@ -300,7 +300,7 @@ mod tests {
         let mut c = ClientFrames::new(0);
         let now = Instant::now();
         let bytes = [masked(0x9, b"x"), masked(0x1, b"hello")].concat();
-        assert_eq!(c.feed(&bytes, now), Reply::Close(close(super::super::ws::NORMAL, super::super::ws::TWO_WAY)));
+        assert_eq!(c.feed(&bytes, now), Reply::Close(close(super::super::close::NORMAL, super::super::close::TWO_WAY)));
         let mut c = ClientFrames::new(0);
         assert_eq!(c.feed(&[0x09, 0x80, 1, 2, 3, 4], now), Reply::Close(close(PROTOCOL_ERROR, "Protocol error.")));
         let mut c = ClientFrames::new(0);

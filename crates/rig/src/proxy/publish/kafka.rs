@@ -11,7 +11,7 @@ use super::{
     producer::{KafkaProducer, ProduceError},
     Call,
 };
-use crate::proxy::{api::ResponseFrom, metrics::Outcome, ProxyRequest};
+use crate::proxy::{api::ResponseFrom, metrics::Outcome, request::ProxyRequest};
 
 pub async fn handle(call: &Call<'_>, producer: &KafkaProducer, topic: &str, request: ProxyRequest) -> Response {
     let mut event = match call.parse(&request) {
@@ -20,7 +20,7 @@ pub async fn handle(call: &Call<'_>, producer: &KafkaProducer, topic: &str, requ
     };
     let key = partition_key(&event);
     // Registered before producing: a response may come back before we wait.
-    let pending = call.app.proxy.correlations.begin();
+    let pending = call.context.correlations.begin();
     super::enrich(&mut event, &request, &pending.id, true);
     let schema = call.endpoint.schema.as_deref();
     if let Err(error) = producer.produce_event(topic, schema, key.as_deref().map(str::as_bytes), &event).await {
@@ -34,7 +34,7 @@ pub async fn handle(call: &Call<'_>, producer: &KafkaProducer, topic: &str, requ
     if call.endpoint.response_from != ResponseFrom::Kafka {
         return call.accepted();
     }
-    let wait = call.app.config.proxy.kafka_response_timeout;
+    let wait = call.context.settings.kafka_response_timeout;
     match pending.wait(wait).await {
         Some(response) => call.relay(response),
         None => call.timed_out(&format!("Gateway timeout: no asynchronous response within {} ms.", wait.as_millis())),

@@ -12,7 +12,7 @@ use axum::response::Response;
 use tokio::sync::OnceCell;
 
 use super::{event::partition_key, metrics::Produced, Call};
-use crate::{hub::frame::uuid_v4, proxy::ProxyRequest, source::kinesis::reader};
+use crate::{hub::frame::uuid_v4, proxy::request::ProxyRequest, source::kinesis::reader};
 
 pub struct KinesisTarget {
     region: String,
@@ -32,7 +32,7 @@ impl KinesisTarget {
             Err(bad_request) => return bad_request,
         };
         let key = partition_key(&event).unwrap_or_else(uuid_v4);
-        let pending = call.app.proxy.correlations.begin();
+        let pending = call.context.correlations.begin();
         super::enrich(&mut event, &request, &pending.id, true);
         drop(pending);
         let data = serde_json::to_vec(&event).expect("a JSON map always serialises");

@@ -36,7 +36,7 @@ pub mod producer;
 #[cfg(feature = "kafka")]
 pub mod responses;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
@@ -49,19 +49,13 @@ use tokio::task::JoinHandle;
 use self::metrics::{Produced, Responses};
 use super::{
     api::{Endpoint, Target},
-    correlation::AsyncResponse,
-    metrics::Outcome,
-    ProxyRequest,
+    config::ProxyConfig,
+    correlation::{AsyncResponse, Correlations},
+    metrics::{Outcome, ProxyMetrics},
+    owner::Owner,
+    request::ProxyRequest,
 };
-use crate::{app::AppState, config::Config, http::error::json_error};
-
-/// Receives Kafka responses for requests that wait on another node of the
-/// cluster (see `responses`); the cluster layer implements it by forwarding
-/// the response to node `node`, which calls `Correlations::deliver` there.
-pub trait ForeignResponses: Send + Sync {
-    /// `node` is the owning node's id, `correlation` the id as received.
-    fn forward(&self, node: u64, correlation: &str, response: AsyncResponse);
-}
+use crate::{config::Config, source::Health, support::response::json_error};
 
 /// Producers and clients for the publish targets, built at start.
 pub struct Publishers {
@@ -70,7 +64,6 @@ pub struct Publishers {
     pub produced: Arc<Produced>,
     /// What the Kafka response consumer did.
     pub responses: Arc<Responses>,
-    foreign: OnceLock<Arc<dyn ForeignResponses>>,
     #[cfg(feature = "kafka")]
     kafka: Option<(crate::source::kafka::config::KafkaConfig, Arc<producer::KafkaProducer>)>,
     #[cfg(feature = "nats")]
@@ -87,7 +80,6 @@ impl Publishers {
             config: p.clone(),
             produced: produced.clone(),
             responses: Arc::default(),
-            foreign: OnceLock::new(),
             #[cfg(feature = "kafka")]
             kafka: config.kafka.clone().map(|k| {
                 let producer = producer::KafkaProducer::new(k.clone(), p.avro, p.produce_timeout, produced.clone());
@@ -103,9 +95,10 @@ impl Publishers {
     /// Starts the broker clients: the Kafka producer and response consumer
     /// (with `KAFKA_BROKERS`) and the NATS connection (with `NATS_SERVERS`).
     /// They reconnect by themselves and report into `/health`.
-    pub fn start(&self, app: &Arc<AppState>) -> Vec<JoinHandle<()>> {
+    /// Kafka responses for this node's requests are delivered to
+    /// `correlations`; those for other nodes' go through `owner`.
+    pub fn start(&self, health: Arc<Health>, correlations: &Arc<Correlations>, owner: &Arc<Owner>) -> Vec<JoinHandle<()>> {
         let mut tasks = Vec::new();
-        let health = app.dispatcher.shared_health();
         #[cfg(feature = "kafka")]
         if let Some((kafka, producer)) = &self.kafka {
             tasks.push(producer.start(health.clone()));
@@ -114,26 +107,15 @@ impl Publishers {
                 topics: self.config.response_topics.clone(),
                 group_id: self.config.response_group.clone(),
             };
-            let handler = responses::Deliver { app: app.clone(), counts: self.responses.clone() };
+            let handler = responses::Deliver { correlations: correlations.clone(), owner: owner.clone(), counts: self.responses.clone() };
             tasks.push(crate::source::kafka::consumer::spawn_group(kafka.clone(), group, health.clone(), handler));
         }
         #[cfg(feature = "nats")]
         if let Some(n) = &self.nats {
             tasks.push(n.start(health.clone()));
         }
-        let _ = (app, health);
+        let _ = (health, correlations, owner);
         tasks
-    }
-
-    /// Sets where responses for other nodes' requests go (once; later calls are ignored).
-    pub fn set_foreign_responses(&self, hook: Arc<dyn ForeignResponses>) {
-        if self.foreign.set(hook).is_err() {
-            tracing::warn!("The cluster hook for Kafka responses was already set.");
-        }
-    }
-
-    pub fn foreign_responses(&self) -> Option<&Arc<dyn ForeignResponses>> {
-        self.foreign.get()
     }
 
     /// The Kafka producer and settings for the request log (`None` without Kafka).
@@ -148,8 +130,9 @@ impl Publishers {
     }
 
     /// Handles a matched endpoint whose target is kafka/nats/kinesis.
-    pub async fn handle(&self, app: &AppState, endpoint: &Endpoint, request: ProxyRequest) -> Response {
-        let call = Call { app, endpoint, method: request.method.as_str().to_string(), path: request.request_path.clone() };
+    /// `context` is what the answer needs of the proxy and the gateway.
+    pub async fn handle(&self, context: Context<'_>, endpoint: &Endpoint, request: ProxyRequest) -> Response {
+        let call = Call { context, endpoint, method: request.method.as_str().to_string(), path: request.request_path.clone() };
         if request.method == Method::OPTIONS {
             // RIG counts the kafka / kinesis preflight, not the NATS one.
             if endpoint.target != Target::Nats {
@@ -183,9 +166,20 @@ impl Publishers {
     }
 }
 
+/// What a publish target's answer needs of the proxy and the gateway.
+#[derive(Clone)]
+pub struct Context<'a> {
+    pub metrics: &'a ProxyMetrics,
+    /// Where requests wait for their asynchronous response.
+    pub correlations: &'a Correlations,
+    pub settings: &'a ProxyConfig,
+    /// `access-control-allow-origin` of every answer (`CORS`).
+    pub cors: HeaderValue,
+}
+
 /// One request to a publish target: answers and metrics.
 pub(crate) struct Call<'a> {
-    pub app: &'a AppState,
+    pub context: Context<'a>,
     pub endpoint: &'a Endpoint,
     method: String,
     path: String,
@@ -195,7 +189,7 @@ impl Call<'_> {
     /// `rig_proxy_requests_total` for this request.
     pub fn count(&self, outcome: Outcome) {
         let e = self.endpoint;
-        self.app.proxy.metrics.count(&self.method, &self.path, Some(e.target), Some(e.response_from), outcome);
+        self.context.metrics.count(&self.method, &self.path, Some(e.target), Some(e.response_from), outcome);
     }
 
     /// `status` and `body` with RIG's CORS headers.
@@ -208,7 +202,7 @@ impl Call<'_> {
 
     fn cors(&self, r: &mut Response) {
         let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.app.cors_header());
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.context.cors.clone());
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("*"));
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type,authorization"));
     }

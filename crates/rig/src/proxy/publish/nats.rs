@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::Call;
 use crate::{
-    proxy::{api::ResponseFrom, metrics::Outcome, ProxyRequest},
+    proxy::{api::ResponseFrom, metrics::Outcome, request::ProxyRequest},
     source::{nats::config::NatsConfig, nats::subscriber::connect, Health},
 };
 
@@ -73,7 +73,7 @@ impl NatsTarget {
                 return call.error(StatusCode::SERVICE_UNAVAILABLE, "the NATS server is not reachable");
             }
         };
-        let pending = call.app.proxy.correlations.begin();
+        let pending = call.context.correlations.begin();
         super::enrich(&mut event, &request, &pending.id, false);
         drop(pending);
         let payload = bytes::Bytes::from(serde_json::to_vec(&event).expect("a JSON map always serialises"));

@@ -10,11 +10,10 @@
 //! A message that is not such a response is logged, counted and skipped.
 //!
 //! **Clusters:** the group hands each message to one node, which need not be
-//! the node whose client waits. A genuine id of another node's request goes to
-//! the [`super::ForeignResponses`] hook (`Publishers::set_foreign_responses`), which
-//! the cluster layer implements by forwarding the response to that node (where
-//! it calls `Correlations::deliver`). Until a hook is set such responses are
-//! logged and dropped, and the waiting client times out (504).
+//! the node whose client waits. A genuine id of another node's request is
+//! handed to that node ([`crate::proxy::owner`]), where it is delivered.
+//! Outside a cluster such responses are logged and dropped, and the waiting
+//! client times out (504).
 
 use std::sync::{atomic::Ordering, Arc};
 
@@ -22,17 +21,20 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 use super::metrics::Responses;
 use crate::{
-    app::AppState,
-    proxy::correlation::{binary_response, CorrelationError},
+    proxy::{
+        correlation::{binary_response, CorrelationError, Correlations},
+        owner::Owner,
+    },
     source::kafka::consumer::MessageHandler,
 };
 
 /// Name in `/health`.
 pub const HEALTH_NAME: &str = "kafka-responses";
 
-/// The consumer group's handler: parse, then deliver here or hand to the cluster hook.
+/// The consumer group's handler: parse, then deliver here or hand to the owning node.
 pub struct Deliver {
-    pub app: Arc<AppState>,
+    pub correlations: Arc<Correlations>,
+    pub owner: Arc<Owner>,
     pub counts: Arc<Responses>,
 }
 
@@ -50,17 +52,25 @@ impl MessageHandler for Deliver {
             Ok(parsed) => parsed,
             Err(error) => return reject(&error),
         };
-        match self.app.proxy.correlations.deliver(&correlation, response.clone()) {
+        match self.correlations.deliver(&correlation, response.clone()) {
             Ok(()) => {
                 self.counts.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            Err(CorrelationError::WrongNode(node)) => match self.app.proxy.publish.foreign_responses() {
-                Some(hook) => {
-                    hook.forward(node, &correlation, response);
-                    self.counts.forwarded.fetch_add(1, Ordering::Relaxed);
-                }
-                None => reject(&format!("the request waits on node {node:x} and no cluster forwarding is set up")),
-            },
+            Err(CorrelationError::WrongNode(node)) if self.owner.clustered() => {
+                let owner = self.owner.clone();
+                tokio::spawn(async move {
+                    if owner.forward(node, &correlation, &response).await.is_none() {
+                        tracing::warn!(
+                            node = format!("{node:x}"),
+                            "A Kafka proxy response could not be handed to the node waiting for it."
+                        );
+                    }
+                });
+                self.counts.forwarded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(CorrelationError::WrongNode(node)) => {
+                reject(&format!("the request waits on node {node:x} and no cluster forwarding is set up"))
+            }
             Err(error) => reject(&error),
         }
     }

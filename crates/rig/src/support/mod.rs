@@ -1,0 +1,3 @@
+//! The ground floor: small helpers every part of the gateway uses.
+
+pub mod response;
