@@ -80,6 +80,18 @@ impl App {
     }
 }
 
+impl App {
+    /// The shared state alone, for driving the routers without sockets
+    /// (`tower::ServiceExt::oneshot`). No listeners, no background tasks, no cluster.
+    pub async fn state(config: Config) -> io::Result<Shared> {
+        if config.cluster.is_some() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a cluster needs App::start"));
+        }
+        let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(build(config, random_u64(), unbound, unbound).await?.0)
+    }
+}
+
 /// The shared state, with the cluster (when configured) already joined.
 async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAddr) -> io::Result<(Shared, Option<telemetry::ExportTask>)> {
     let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);

@@ -55,9 +55,9 @@ use crate::{
     per_ip::{Counted, PerIp, Slot},
     support::response::json_error,
     transport::{
+        render::Kind,
         takeover::{Direct, StreamOutbox, Takeover},
-        wire::{self, Kind},
-        Peer,
+        wire, Peer,
     },
 };
 

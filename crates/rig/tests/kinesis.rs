@@ -25,9 +25,7 @@ async fn kinesis() -> Kinesis {
 }
 
 async fn gateway(k: &Kinesis) -> TestRig {
-    // The SDK's standard credential chain; moto accepts any credentials.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    require_aws_credentials();
     TestRig::start(&[
         ("KINESIS_ENABLED", "true"),
         ("KINESIS_STREAM", STREAM),

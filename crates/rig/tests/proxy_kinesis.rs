@@ -17,9 +17,7 @@ async fn events_are_put_to_the_stream() {
     let mut client = Producer::spawn("kinesis_producer.py", &endpoint).await;
     client.ok(&json!({"op": "create_stream", "stream": STREAM})).await;
 
-    // The SDK's standard credential chain; moto accepts any credentials.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    require_aws_credentials();
     let endpoints = json!([
         {"id": "put", "method": "POST", "path_regex": "/put", "target": "kinesis", "topic": STREAM},
         {"id": "put-options", "method": "OPTIONS", "path_regex": "/put", "target": "kinesis", "topic": STREAM},

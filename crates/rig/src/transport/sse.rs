@@ -13,7 +13,7 @@ use axum::{
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    close::notice_frame,
+    render::{self, Kind},
     takeover::{self, Direct, StreamOutbox, Takeover},
     user_agent,
 };
@@ -26,8 +26,6 @@ use crate::{
     state::Shared,
     support::response::json_error,
 };
-
-const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 /// The endpoint's path (the server takes over plain-HTTP GETs of it).
 pub const PATH: &str = "/_rig/v1/connection/sse";
@@ -91,26 +89,11 @@ fn frames(outbox: Arc<Outbox>, guard: ConnGuard) -> impl futures_util::Stream<It
 }
 
 impl Writer {
-    /// Everything received as one chunk; a close item renders its RIG event and
-    /// ends the stream after it.
+    /// Everything received as one chunk (hyper adds the chunked framing); a
+    /// close item renders its RIG event and ends the stream after it.
     fn render(&mut self) -> Bytes {
         let mut chunks: Vec<Bytes> = Vec::with_capacity(self.items.len());
-        for item in self.items.drain(..) {
-            if let Item::Close(_) = item {
-                self.closing = true;
-            }
-            match (item, &mut chunks) {
-                (Item::Frame(f), c) => {
-                    self.guard.handed_over([&*f]);
-                    c.push(f.sse.clone())
-                }
-                (Item::Heartbeat, c) => c.push(Bytes::from_static(HEARTBEAT)),
-                (other, c) => c.extend(notice_frame(&other).map(|f| f.sse)),
-            }
-            if self.closing {
-                break;
-            }
-        }
+        self.closing = render::render(&mut self.items, Kind::SseRaw, &self.guard, &mut chunks);
         if chunks.len() == 1 {
             return chunks.pop().expect("one chunk");
         }

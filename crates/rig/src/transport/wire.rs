@@ -26,26 +26,13 @@ use bytes::Bytes;
 use tokio::{net::TcpStream, time::Sleep};
 
 use super::{
-    close::{self, notice_frame, NORMAL},
+    close::NORMAL,
+    render::{self, Kind},
     takeover::{Opened, Takeover},
     ws_frames::{self, ClientFrames, Reply},
 };
 use crate::hub::{CloseReason, DirectWrite, Frame, Item, Outbox};
 
-/// How frames are put on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// SSE in HTTP/1.1 chunks.
-    SseChunked,
-    /// SSE to an HTTP/1.0 client: raw bytes, the end of the body is the end of the connection.
-    SseRaw,
-    Ws,
-}
-
-const HEARTBEAT_CHUNK: &[u8] = b"d\r\n: heartbeat\n\n\r\n";
-const HEARTBEAT_RAW: &[u8] = b": heartbeat\n\n";
-const PING: &[u8] = &[0x89, 0x00];
-const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// How long a closing WebSocket waits for the client's close reply, and how
 /// much it reads meanwhile at most.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
@@ -66,11 +53,7 @@ struct Socket {
 
 impl DirectWrite for Socket {
     fn wire<'a>(&self, frame: &'a Frame) -> &'a Bytes {
-        match self.kind {
-            Kind::SseChunked => &frame.sse_chunk,
-            Kind::SseRaw => &frame.sse,
-            Kind::Ws => &frame.ws_frame,
-        }
+        render::wire(frame, self.kind)
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
@@ -260,36 +243,7 @@ impl Writer {
     /// Wire bytes for the items taken from the outbox; true after a close,
     /// whose notice (SSE event or WebSocket close frame) is the last thing rendered.
     fn render(&self, items: &mut Vec<Item>, out: &mut Vec<Bytes>) -> bool {
-        let kind = self.socket.kind;
-        for item in items.drain(..) {
-            match item {
-                Item::Frame(f) => {
-                    self.opened.guard.handed_over([&*f]);
-                    out.push(self.socket.wire(&f).clone());
-                }
-                Item::Heartbeat => out.push(Bytes::from_static(match kind {
-                    Kind::SseChunked => HEARTBEAT_CHUNK,
-                    Kind::SseRaw => HEARTBEAT_RAW,
-                    Kind::Ws => PING,
-                })),
-                Item::Close(reason) if kind == Kind::Ws => {
-                    let (code, text) = close::close_code(reason);
-                    out.push(ws_frames::close(code, text));
-                    return true;
-                }
-                other => {
-                    let frame = notice_frame(&other).expect("missed and close items render");
-                    out.push(self.socket.wire(&frame).clone());
-                    if let Item::Close(_) = other {
-                        if kind == Kind::SseChunked {
-                            out.push(Bytes::from_static(LAST_CHUNK));
-                        }
-                        return true;
-                    }
-                }
-            }
-        }
-        false
+        render::render(items, self.socket.kind, &self.opened.guard, out)
     }
 
     /// Reads what the client sent, every complete WebSocket frame of it (pings

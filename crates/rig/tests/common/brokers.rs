@@ -41,6 +41,17 @@ pub fn require_python_modules(modules: &str, packages: &str) {
     assert!(ok, "Python modules {modules} are missing (PyPI: {packages}); run `{INSTALL}`");
 }
 
+/// Fails the test unless the AWS SDK's standard credential chain finds keys in
+/// the environment (moto accepts any). They are the runner's to set
+/// (scripts/test.sh does): setting them from a test would race the others.
+pub fn require_aws_credentials() {
+    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    assert!(
+        set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"),
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (any value; scripts/test.sh sets them for moto)"
+    );
+}
+
 /// The path of `program` on PATH; fails the test with the install step if absent.
 pub fn require_program(program: &str, install_hint: &str) -> PathBuf {
     std::env::var_os("PATH")
