@@ -19,8 +19,9 @@ use crate::{
     proxy::Proxy,
     server,
     source::{self, Dispatcher},
+    support::ids::random_u64,
     telemetry::Tracer,
-    token::{random_u64, TokenCodec, TokenIds},
+    token::{TokenCodec, TokenIds},
 };
 
 /// State shared by every handler.
@@ -219,7 +220,7 @@ impl App {
             state.proxy.publish.set_foreign_responses(Arc::new(ResponsesToOwner(Arc::downgrade(&state))));
         }
         tasks.extend(source::start(&state.config, &state.dispatcher));
-        if let Some(export) = crate::hub::lock(&state.export_task).take() {
+        if let Some(export) = crate::support::sync::lock(&state.export_task).take() {
             tasks.push(tokio::spawn(export));
         }
         tasks.extend(state.proxy.publish.start(&state));

@@ -15,6 +15,7 @@
 //! - [`telemetry`]: distributed tracing (W3C trace context, OTLP / Zipkin export).
 //! - [`cluster`]: several nodes as one gateway (membership, replicated state, forwarding).
 //! - [`app`]: wires it together, binds, serves, shuts down.
+//! - [`support`]: the ground floor: env parsing toolkit and variable table, lock policy, ids, time, back-off.
 
 pub mod accept;
 pub mod app;
@@ -28,6 +29,7 @@ pub mod limit;
 pub mod proxy;
 pub mod server;
 pub mod source;
+pub mod support;
 pub mod telemetry;
 pub mod tls;
 pub mod token;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use super::{peer::Peers, replicated::Replicated, wire::Message, ClusterStats};
+use crate::support::sync::{read, write};
 
 const ID: &str = "rig/id";
 const INBOUND: &str = "rig/inbound";
@@ -72,15 +73,15 @@ pub struct Directory {
 
 impl Directory {
     pub fn peers(&self) -> Vec<NodeInfo> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read(&self.peers).clone()
     }
 
     pub fn by_id(&self, id: u64) -> Option<NodeInfo> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).iter().find(|n| n.id == id).cloned()
+        read(&self.peers).iter().find(|n| n.id == id).cloned()
     }
 
     pub fn gossip_addrs(&self) -> HashSet<SocketAddr> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).iter().map(|n| n.gossip).collect()
+        read(&self.peers).iter().map(|n| n.gossip).collect()
     }
 }
 
@@ -109,7 +110,7 @@ pub async fn follow(
             tracing::info!(node = %n.name, nodes = live.len() + 1, "Cluster node left.");
         }
         stats.nodes.store(live.len() as u64 + 1, Ordering::Relaxed);
-        *directory.peers.write().unwrap_or_else(|e| e.into_inner()) = live.clone();
+        *write(&directory.peers) = live.clone();
         // A new peer is handed every entry we know at once, ahead of gossip.
         peers.update(&live, || replicated.all().into_iter().map(Message::Entry).collect());
         known = live;

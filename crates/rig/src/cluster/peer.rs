@@ -30,9 +30,8 @@ use super::{
 };
 use crate::{
     accept::Acceptor,
-    hub::{lock, Hub},
-    source::backoff::Backoff,
-    token::random_bytes,
+    hub::Hub,
+    support::{backoff::Backoff, ids::random_bytes, sync::lock},
 };
 
 /// Time allowed for connecting plus the handshake.

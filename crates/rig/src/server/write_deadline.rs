@@ -23,7 +23,8 @@ use tokio::{
 };
 
 use crate::{
-    hub::{lock, Outbox},
+    hub::Outbox,
+    support::sync::lock,
     transport::wire::KILL_WRITE_BOUND,
 };
 

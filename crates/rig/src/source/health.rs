@@ -16,7 +16,7 @@ use std::{
 use serde_json::{json, Value};
 
 use super::Source;
-use crate::hub::lock;
+use crate::support::sync::lock;
 
 /// Something with a connection state, named in the report.
 pub trait Component: Copy {

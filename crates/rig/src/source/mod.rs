@@ -3,12 +3,10 @@
 //! on where an event came from.
 //!
 //! - [`health`]: per-source connection state behind the internal `/health`.
-//! - [`backoff`]: the reconnect delay shared by the broker loops.
 //! - `kafka`, `nats`, `kinesis`: one module per broker (cargo feature of the
 //!   same name); each has `config.rs` (typed settings, always compiled so the
 //!   variables parse and document the same with any feature set) and its loop.
 
-pub mod backoff;
 pub mod health;
 pub mod kafka;
 pub mod kinesis;

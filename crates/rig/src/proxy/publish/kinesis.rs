@@ -12,7 +12,7 @@ use axum::response::Response;
 use tokio::sync::OnceCell;
 
 use super::{event::partition_key, metrics::Produced, Call};
-use crate::{hub::frame::uuid_v4, proxy::ProxyRequest, source::kinesis::reader};
+use crate::{proxy::ProxyRequest, source::kinesis::reader, support::ids::uuid_v4};
 
 pub struct KinesisTarget {
     region: String,

@@ -21,7 +21,10 @@ use rig_core::binding::kafka::{decode, KafkaError as DecodeError};
 use tokio::task::JoinHandle;
 
 use super::{config::KafkaConfig, context::Context, registry::SchemaRegistry};
-use crate::source::{backoff::Backoff, Dispatcher, Health, Source};
+use crate::{
+    source::{Dispatcher, Health, Source},
+    support::backoff::Backoff,
+};
 
 /// What a consumer group does with each message.
 pub trait MessageHandler: Send + Sync + 'static {

@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 
 use super::config::KinesisConfig;
 use crate::{
-    source::{backoff::Backoff, Dispatcher, Source},
+    source::{Dispatcher, Source},
+    support::backoff::Backoff,
     telemetry::{self, Kind, TraceContext},
 };
 

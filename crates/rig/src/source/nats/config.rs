@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{list, Reader, Strings};
+use crate::support::env::{list, Reader, Strings};
 
 #[derive(Debug, Clone)]
 pub struct NatsConfig {

@@ -9,7 +9,10 @@ use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
 use super::config::NatsConfig;
-use crate::source::{backoff::Backoff, Component, Dispatcher, Health, Source};
+use crate::{
+    source::{Component, Dispatcher, Health, Source},
+    support::backoff::Backoff,
+};
 
 pub fn start(config: NatsConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
     dispatcher.health().register(Source::Nats);
