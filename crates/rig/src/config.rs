@@ -16,7 +16,8 @@ use crate::{
     cluster::ClusterConfig,
     hub::SlowPolicy,
     proxy::{config::ProxyConfig, publish::config::PublishConfig},
-    source::{kafka::config::KafkaConfig, kinesis::config::KinesisConfig, nats::config::NatsConfig},
+    broker::{kafka::config::KafkaConfig, nats::config::NatsConfig},
+    source::kinesis::config::KinesisConfig,
     support::{
         env::{boolean, list, positive, ConfigError, Reader, Strings},
         vars::VARS,
@@ -102,8 +103,8 @@ impl Config {
             })
         };
         let source_backoff_max = Duration::from_millis(r.parse("RIG_SOURCE_BACKOFF_MAX_MS", positive));
-        let kafka = crate::source::kafka::config::parse(&mut r, source_backoff_max);
-        let nats = crate::source::nats::config::parse(&mut r, source_backoff_max);
+        let kafka = crate::broker::kafka::config::parse(&mut r, source_backoff_max);
+        let nats = crate::broker::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
         let tracing = crate::telemetry::config::parse(&mut r);
         let proxy = crate::proxy::config::parse(&mut r);

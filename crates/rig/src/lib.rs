@@ -11,6 +11,7 @@
 //! - [`accept`]: accepting TCP connections without spinning when descriptors run out.
 //! - [`server`]: the accept loop and HTTP/1.1 connection limits.
 //! - [`proxy`]: the reverse proxy / API gateway (API definitions, forwarding, publish targets).
+//! - [`broker`]: broker clients (Kafka, NATS, Kinesis) shared by the event sources and the publish targets.
 //! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
 //! - [`telemetry`]: distributed tracing (W3C trace context, OTLP / Zipkin export).
 //! - [`cluster`]: several nodes as one gateway (membership, replicated state, forwarding).
@@ -20,6 +21,7 @@
 pub mod accept;
 pub mod app;
 pub mod auth;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod cors;

@@ -2,12 +2,10 @@
 //! NATS, Kinesis) hands them to one [`Dispatcher`], so fan-out never depends
 //! on where an event came from.
 //!
-//! - [`health`]: per-source connection state behind the internal `/health`.
 //! - `kafka`, `nats`, `kinesis`: one module per broker (cargo feature of the
-//!   same name); each has `config.rs` (typed settings, always compiled so the
-//!   variables parse and document the same with any feature set) and its loop.
+//!   same name), each with its loop; the broker clients and settings they share
+//!   with the proxy's publish targets are in `crate::broker`.
 
-pub mod health;
 pub mod kafka;
 pub mod kinesis;
 pub mod nats;
@@ -21,8 +19,8 @@ use std::sync::{
 use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
-pub use self::health::{Component, Health, SourceState};
 use crate::{
+    broker::health::{Component, Health},
     hub::Hub,
     telemetry::{self, Kind, TraceContext, Tracer},
 };
@@ -47,6 +45,12 @@ impl Source {
             Source::Nats => "nats",
             Source::Kinesis => "kinesis",
         }
+    }
+}
+
+impl Component for Source {
+    fn name(self) -> &'static str {
+        Source::name(self)
     }
 }
 

@@ -72,7 +72,7 @@ pub struct Publishers {
     pub responses: Arc<Responses>,
     foreign: OnceLock<Arc<dyn ForeignResponses>>,
     #[cfg(feature = "kafka")]
-    kafka: Option<(crate::source::kafka::config::KafkaConfig, Arc<producer::KafkaProducer>)>,
+    kafka: Option<(crate::broker::kafka::config::KafkaConfig, Arc<producer::KafkaProducer>)>,
     #[cfg(feature = "nats")]
     nats: Option<nats::NatsTarget>,
     #[cfg(feature = "kinesis")]
@@ -109,13 +109,13 @@ impl Publishers {
         #[cfg(feature = "kafka")]
         if let Some((kafka, producer)) = &self.kafka {
             tasks.push(producer.start(health.clone()));
-            let group = crate::source::kafka::consumer::Group {
+            let group = crate::broker::kafka::group::Group {
                 name: responses::HEALTH_NAME,
                 topics: self.config.response_topics.clone(),
                 group_id: self.config.response_group.clone(),
             };
             let handler = responses::Deliver { app: app.clone(), counts: self.responses.clone() };
-            tasks.push(crate::source::kafka::consumer::spawn_group(kafka.clone(), group, health.clone(), handler));
+            tasks.push(crate::broker::kafka::group::spawn_group(kafka.clone(), group, health.clone(), handler));
         }
         #[cfg(feature = "nats")]
         if let Some(n) = &self.nats {

@@ -21,7 +21,10 @@ use tokio::task::JoinHandle;
 use super::Call;
 use crate::{
     proxy::{api::ResponseFrom, metrics::Outcome, ProxyRequest},
-    source::{nats::config::NatsConfig, nats::subscriber::connect, Health},
+    broker::{
+        health::Health,
+        nats::{config::NatsConfig, connect::connect},
+    },
 };
 
 /// Name in `/health`.

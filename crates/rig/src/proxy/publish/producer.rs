@@ -25,8 +25,13 @@ use serde_json::{Map, Value};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::metrics::Produced;
-use crate::support::backoff::Backoff;
-use crate::source::{kafka::config::KafkaConfig, kafka::context::Context, kafka::registry::SchemaRegistry, Health};
+use crate::{
+    broker::{
+        health::Health,
+        kafka::{config::KafkaConfig, context::Context, registry::SchemaRegistry},
+    },
+    support::backoff::Backoff,
+};
 
 /// Name in `/health`.
 pub const HEALTH_NAME: &str = "kafka-producer";

@@ -23,8 +23,8 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use super::metrics::Responses;
 use crate::{
     app::AppState,
+    broker::kafka::group::MessageHandler,
     proxy::correlation::{binary_response, CorrelationError},
-    source::kafka::consumer::MessageHandler,
 };
 
 /// Name in `/health`.

@@ -1,4 +1,5 @@
-//! Kafka consumer settings from RIG's variables (rig-spec 8.5).
+//! Kafka client settings from RIG's variables (rig-spec 8.5), for every Kafka
+//! client of the gateway (consumers and the producer).
 
 use std::{path::PathBuf, time::Duration};
 

@@ -1,4 +1,5 @@
-//! NATS consumer settings from RIG's variables (rig-spec 8.6).
+//! NATS settings from RIG's variables (rig-spec 8.6), for the consumer and the
+//! proxy's NATS target.
 
 use std::time::Duration;
 
