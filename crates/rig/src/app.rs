@@ -63,13 +63,13 @@ pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
-        let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
+        let window = Window::new(config.hub.resume_window, config.hub.resume_window_bytes, config.hub.resume_max_age);
         let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
         let (tracer, export_task) = crate::telemetry::start(&config.tracing);
         let node_id = random_u64();
         Ok(AppState {
             proxy: Proxy::new(&config, node_id),
-            auth: Auth::new(&config),
+            auth: Auth::new(&config.auth),
             dispatcher: Dispatcher::new(hub.clone(), tracer.clone()),
             tracer,
             export_task: std::sync::Mutex::new(export_task),
@@ -198,11 +198,11 @@ impl App {
             tokio::spawn(expire_longpoll_sessions(state.clone())),
             tokio::spawn({
                 let state = state.clone();
-                async move { state.hub.heartbeat_sweep(state.config.heartbeat_interval).await }
+                async move { state.hub.heartbeat_sweep(state.config.hub.heartbeat_interval).await }
             }),
             tokio::spawn({
                 let state = state.clone();
-                async move { state.auth.maintain(state.config.jwks_refresh).await }
+                async move { state.auth.maintain(state.config.auth.jwks_refresh).await }
             }),
         ];
         let mut https = None;

@@ -8,13 +8,9 @@ use std::{collections::HashMap, net::IpAddr, path::Path, time::Duration};
 use rig_core::ExtractorConfig;
 
 use crate::{
-    auth::{
-        check::CheckMode,
-        jwt::JwtConfig,
-        privilege::{as_pointer, Privileges},
-    },
+    auth::config::AuthConfig,
     cluster::ClusterConfig,
-    hub::SlowPolicy,
+    hub::config::HubConfig,
     proxy::{config::ProxyConfig, publish::config::PublishConfig},
     broker::{kafka::config::KafkaConfig, nats::config::NatsConfig},
     source::kinesis::config::KinesisConfig,
@@ -48,14 +44,8 @@ pub struct Config {
     pub max_sessions_per_connection: usize,
     /// Long-polling sessions per client address (0: unbounded).
     pub max_longpoll_sessions_per_ip: usize,
-    pub subscription_check: CheckMode,
-    pub submission_check: CheckMode,
-    pub jwt: JwtConfig,
-    pub check_timeout: Duration,
-    pub jwks_url: Option<String>,
-    pub jwks_refresh: Duration,
-    pub jwks_min_refetch: Duration,
-    pub privileges: Privileges,
+    /// JWT, JWKS, privileged users, subscription and submission checks.
+    pub auth: AuthConfig,
     pub node_name: String,
     pub node_cookie: Option<String>,
     pub log_level: tracing::Level,
@@ -65,17 +55,12 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// 0: no limit.
     pub max_connections_per_ip: usize,
-    pub outbox_capacity: usize,
-    pub slow_client_policy: SlowPolicy,
+    /// Outboxes, resume window, heartbeat, long-polling buffer.
+    pub hub: HubConfig,
     /// Longest a stream write may wait without progress.
     pub write_timeout: Duration,
     /// WebSocket control frames a client may send per second (0: any).
     pub ws_control_rate: u32,
-    pub resume_window: usize,
-    pub resume_window_bytes: usize,
-    pub resume_max_age: Duration,
-    pub heartbeat_interval: Duration,
-    pub longpoll_buffer: usize,
     pub longpoll_wait: Duration,
     pub longpoll_session_timeout: Duration,
     /// Longest wait between reconnection attempts to a broker.
@@ -95,13 +80,7 @@ impl Config {
     /// Parses every variable; reports all bad ones at once.
     pub fn from_strings(strings: &impl Strings) -> Result<Config, Vec<ConfigError>> {
         let mut r = Reader::new(strings);
-        let jwt = {
-            let (alg, key, field) = (r.raw("JWT_ALG"), r.raw("JWT_SECRET_KEY"), r.raw("JWT_SESSION_FIELD"));
-            JwtConfig::new(alg.trim(), &key, field.trim()).unwrap_or_else(|reason| {
-                r.fail("JWT_ALG", alg, reason);
-                JwtConfig::new("HS256", "", "/jti").expect("the defaults are valid")
-            })
-        };
+        let jwt = crate::auth::config::jwt(&mut r);
         let source_backoff_max = Duration::from_millis(r.parse("RIG_SOURCE_BACKOFF_MAX_MS", positive));
         let kafka = crate::broker::kafka::config::parse(&mut r, source_backoff_max);
         let nats = crate::broker::nats::config::parse(&mut r, source_backoff_max);
@@ -142,21 +121,7 @@ impl Config {
             },
             max_sessions_per_connection: r.parse("RIG_MAX_SESSIONS_PER_CONNECTION", positive),
             max_longpoll_sessions_per_ip: r.num("RIG_MAX_LONGPOLL_SESSIONS_PER_IP"),
-            subscription_check: r.parse("SUBSCRIPTION_CHECK", CheckMode::parse),
-            submission_check: r.parse("SUBMISSION_CHECK", CheckMode::parse),
-            jwt,
-            check_timeout: Duration::from_millis(r.parse("RIG_CHECK_TIMEOUT_MS", positive)),
-            jwks_url: r.parse("JWT_JWKS_URL", |s| match s {
-                "" => Ok(None),
-                url => reqwest::Url::parse(url).map(|_| Some(url.to_string())).map_err(|e| format!("not a valid URL: {e}")),
-            }),
-            jwks_refresh: Duration::from_millis(r.parse("JWT_JWKS_REFRESH_MS", positive)),
-            jwks_min_refetch: r.millis("JWT_JWKS_MIN_REFETCH_MS"),
-            privileges: Privileges {
-                user_field: Some(as_pointer(r.raw("JWT_USER_FIELD").trim())).filter(|p| !p.is_empty()),
-                roles_field: as_pointer(r.raw("JWT_ROLES_FIELD").trim()),
-                privileged_roles: list(&r.raw("PRIVILEGED_ROLES")),
-            },
+            auth: crate::auth::config::parse(&mut r, jwt),
             node_name: format!("rig@{}", r.raw("NODE_HOST").trim()),
             node_cookie: Some(r.raw("NODE_COOKIE")).filter(|c| !c.is_empty()),
             log_level: r.parse("LOG_LEVEL", |s| match s.to_ascii_lowercase().as_str() {
@@ -175,15 +140,9 @@ impl Config {
             max_body_bytes: r.num("RIG_MAX_BODY_BYTES"),
             body_read_timeout: Duration::from_millis(r.parse("RIG_BODY_READ_TIMEOUT_MS", positive)),
             max_connections_per_ip: r.num("RIG_MAX_CONNECTIONS_PER_IP"),
-            outbox_capacity: r.parse("RIG_OUTBOX_CAPACITY", positive),
-            slow_client_policy: r.parse("RIG_SLOW_CLIENT_POLICY", SlowPolicy::parse),
+            hub: crate::hub::config::parse(&mut r),
             write_timeout: Duration::from_millis(r.parse("RIG_WRITE_TIMEOUT_MS", positive)),
             ws_control_rate: r.num("RIG_WS_CONTROL_FRAME_RATE"),
-            resume_window: r.num("RIG_RESUME_WINDOW"),
-            resume_window_bytes: r.num("RIG_RESUME_WINDOW_BYTES"),
-            resume_max_age: r.millis("RIG_RESUME_MAX_AGE_MS"),
-            heartbeat_interval: Duration::from_millis(r.parse("RIG_HEARTBEAT_INTERVAL_MS", positive)),
-            longpoll_buffer: r.parse("RIG_LONGPOLL_BUFFER", positive),
             longpoll_wait: r.millis("RIG_LONGPOLL_WAIT_MS"),
             longpoll_session_timeout: r.millis("RIG_LONGPOLL_SESSION_TIMEOUT_MS"),
             source_backoff_max,
@@ -265,7 +224,7 @@ mod tests {
         let c = Config::from_pairs(&[]).unwrap();
         assert_eq!((c.inbound_port, c.api_port, c.cors.own()), (4000, 4010, axum::http::HeaderValue::from_static("*")));
         assert_eq!(c.max_connections_per_minute, 5000);
-        assert_eq!(c.heartbeat_interval, Duration::from_secs(15));
+        assert_eq!(c.hub.heartbeat_interval, Duration::from_secs(15));
     }
 
     #[test]

@@ -102,7 +102,7 @@ async fn replace(app: &Shared, token: &str, headers: &HeaderMap, body: Body) -> 
         content_type: content_type.clone().unwrap_or_default(),
         authorization: (!auth.is_empty()).then(|| auth.join(", ")),
     };
-    if let Decision::Deny(status) = app.auth.check(&app.config.subscription_check, &check_tokens, check_request).await {
+    if let Decision::Deny(status) = app.auth.check(&app.config.auth.subscription_check, &check_tokens, check_request).await {
         return Err(json_error(status, "Subscription denied."));
     }
     let gone = |_: Gone| json_error(StatusCode::GONE, "Connection no longer exists.");

@@ -7,6 +7,7 @@
 //! the window lock too, so every event is either replayed to a resuming
 //! connection or delivered to it live, never both and never neither.
 
+pub mod config;
 pub mod frame;
 pub mod latency;
 pub mod lp_buffer;

@@ -130,7 +130,7 @@ async fn authorized(app: &Shared, params: &ConnectParams, list: Value) -> Result
         content_type: "application/json; charset=utf-8".into(),
         authorization: params.jwt.as_ref().map(|t| format!("Bearer {t}")),
     };
-    match app.auth.check(&app.config.subscription_check, &tokens, request).await {
+    match app.auth.check(&app.config.auth.subscription_check, &tokens, request).await {
         Decision::Allow => Ok(()),
         _ => Err(SetupError::Denied),
     }

@@ -38,7 +38,7 @@ pub struct StreamOutbox(pub Arc<Outbox>);
 /// missed events when resuming, then live events. Returns the outbox and the
 /// guard that unregisters the connection.
 pub fn open_stream(app: &Shared, transport: Transport, accepted: Accepted) -> (Arc<Outbox>, ConnGuard) {
-    let outbox = Arc::new(Outbox::new(app.config.outbox_capacity, app.config.slow_client_policy));
+    let outbox = Arc::new(Outbox::new(app.config.hub.outbox_capacity, app.config.hub.slow_client_policy));
     let id = app.hub.new_id();
     open(app, id, transport, Sink::Stream(outbox.clone()), accepted);
     (outbox, ConnGuard::new(app, id))
