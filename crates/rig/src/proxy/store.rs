@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 
 use super::{
     api,
-    route::{Route, RouteTable},
+    route::{self, Route, RouteTable},
     validate::{validate, Errors},
 };
 use crate::support::{
@@ -261,7 +261,7 @@ fn compile(def: &Map<String, Value>) -> Result<Arc<Vec<Route>>, Errors> {
     if !api::routable(def) {
         return Ok(Arc::default());
     }
-    api::routes(def).map(Arc::new).map_err(|reason| Errors::single("api", "proxy", &reason))
+    route::routes(def).map(Arc::new).map_err(|reason| Errors::single("api", "proxy", &reason))
 }
 
 #[cfg(test)]
