@@ -20,7 +20,11 @@ use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
 use crate::{
-    broker::health::{Component, Health},
+    broker::{
+        health::{Component, Health},
+        kafka::config::KafkaConfig,
+        nats::config::NatsConfig,
+    },
     hub::Hub,
     telemetry::{self, Kind, TraceContext, Tracer},
 };
@@ -172,15 +176,20 @@ impl Dispatcher {
 
 /// Starts a task per configured broker source. Each task reconnects by
 /// itself; none of them ends the process.
-pub fn start(config: &crate::config::Config, dispatcher: &Dispatcher) -> Vec<JoinHandle<()>> {
+pub fn start(
+    kafka: Option<&KafkaConfig>,
+    nats: Option<&NatsConfig>,
+    kinesis: Option<&kinesis::config::KinesisConfig>,
+    dispatcher: &Dispatcher,
+) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
-    if let Some(k) = &config.kafka {
+    if let Some(k) = kafka {
         tasks.extend(kafka::start(k.clone(), dispatcher.clone()));
     }
-    if let Some(n) = &config.nats {
+    if let Some(n) = nats {
         tasks.extend(nats::start(n.clone(), dispatcher.clone()));
     }
-    if let Some(k) = &config.kinesis {
+    if let Some(k) = kinesis {
         tasks.extend(kinesis::start(k.clone(), dispatcher.clone()));
     }
     tasks
