@@ -219,7 +219,12 @@ impl App {
             tasks.push(tokio::spawn(replicate_apis(state.clone(), cluster.clone())));
             state.proxy.publish.set_foreign_responses(Arc::new(ResponsesToOwner(Arc::downgrade(&state))));
         }
-        tasks.extend(source::start(state.config.kafka.as_ref(), state.config.nats.as_ref(), state.config.kinesis.as_ref(), &state.dispatcher));
+        tasks.extend(source::start(
+            state.config.kafka.as_ref(),
+            state.config.nats.as_ref(),
+            state.config.kinesis.as_ref(),
+            &state.dispatcher,
+        ));
         if let Some(export) = crate::support::sync::lock(&state.export_task).take() {
             tasks.push(tokio::spawn(export));
         }

@@ -9,10 +9,10 @@ use rig_core::ExtractorConfig;
 
 use crate::{
     auth::config::AuthConfig,
+    broker::{kafka::config::KafkaConfig, nats::config::NatsConfig},
     cluster::ClusterConfig,
     hub::config::HubConfig,
     proxy::{config::ProxyConfig, publish::config::PublishConfig},
-    broker::{kafka::config::KafkaConfig, nats::config::NatsConfig},
     source::kinesis::config::KinesisConfig,
     support::{
         env::{boolean, list, positive, ConfigError, Reader, Strings},

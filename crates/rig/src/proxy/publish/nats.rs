@@ -20,11 +20,11 @@ use tokio::task::JoinHandle;
 
 use super::Call;
 use crate::{
-    proxy::{api::ResponseFrom, metrics::Outcome, ProxyRequest},
     broker::{
         health::Health,
         nats::{config::NatsConfig, connect::connect},
     },
+    proxy::{api::ResponseFrom, metrics::Outcome, ProxyRequest},
 };
 
 /// Name in `/health`.
