@@ -28,7 +28,7 @@ use tokio::net::UdpSocket;
 
 use super::{
     key::{Key, TAG_LEN},
-    ClusterStats,
+    stats::ClusterStats,
 };
 
 /// Largest UDP payload over IPv4.

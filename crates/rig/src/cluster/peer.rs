@@ -24,9 +24,10 @@ use tokio::{
 
 use super::{
     key::Key,
+    node::NodeInfo,
     replicated::Replicated,
+    stats::ClusterStats,
     wire::{self, Message, Opener, Sealer, CLIENT_HEAD, NONCE_LEN},
-    ClusterStats, NodeInfo,
 };
 use crate::{
     accept::Acceptor,
