@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "== layering (imports point down, no circles)"
-python3 scripts/check-layers.py || echo "layering check failed (not yet enforced)"
+python3 scripts/check-layers.py
 
 echo "== test dependencies (brokers, producer clients)"
 bash scripts/install-test-deps.sh

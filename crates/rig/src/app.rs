@@ -22,8 +22,8 @@ use crate::{
     session::Sessions,
     source::{self, Dispatcher},
     state::{AppState, Shared},
+    support::ids::random_u64,
     telemetry,
-    token::random_u64,
 };
 
 /// Builds and starts the gateway.
@@ -94,7 +94,7 @@ impl App {
 
 /// The shared state, with the cluster (when configured) already joined.
 async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAddr) -> io::Result<(Shared, Option<telemetry::ExportTask>)> {
-    let window = Window::new(config.resume_window, config.resume_window_bytes, config.resume_max_age);
+    let window = Window::new(config.hub.resume_window, config.hub.resume_window_bytes, config.hub.resume_max_age);
     let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
     let (tracer, export) = telemetry::start(&config.tracing);
     let cluster = match config.cluster.clone() {
@@ -109,10 +109,22 @@ async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAdd
     if let Some(peers) = cluster.clone() {
         dispatcher.forward_with(Arc::new(move |event| peers.forward_event(event)));
     }
-    let auth = Arc::new(Auth::new(&config));
+    let auth = Arc::new(Auth::new(&config.auth));
     let state = AppState {
         sessions: Sessions::new(&config, hub.clone(), auth.clone(), cluster.clone(), node_id),
-        proxy: Proxy::new(&config, node_id, cluster.clone()),
+        proxy: Proxy::new(
+            proxy::Settings {
+                proxy: &config.proxy,
+                publish: &config.publish,
+                kafka: config.kafka.as_ref(),
+                nats: config.nats.as_ref(),
+                node_name: &config.node_name,
+                node_cookie: config.node_cookie.as_deref(),
+                api_authorization: config.api_access.authorization(),
+            },
+            node_id,
+            cluster.clone(),
+        ),
         per_ip: PerIp::new(config.max_connections_per_ip),
         longpoll_sessions: PerAddress::new(config.max_longpoll_sessions_per_ip),
         dispatcher,
@@ -132,11 +144,11 @@ fn background(state: &Shared, export: Option<telemetry::ExportTask>) -> Vec<Join
         tokio::spawn(state.sessions.expire_longpoll(c.longpoll_session_timeout)),
         tokio::spawn({
             let state = state.clone();
-            async move { state.hub.heartbeat_sweep(state.config.heartbeat_interval).await }
+            async move { state.hub.heartbeat_sweep(state.config.hub.heartbeat_interval).await }
         }),
         tokio::spawn({
             let state = state.clone();
-            async move { state.auth.maintain(state.config.jwks_refresh).await }
+            async move { state.auth.maintain(state.config.auth.jwks_refresh).await }
         }),
     ];
     if let Some(follow) = state.sessions.follow_blacklist() {
@@ -146,7 +158,7 @@ fn background(state: &Shared, export: Option<telemetry::ExportTask>) -> Vec<Join
         let state = state.clone();
         tasks.push(tokio::spawn(async move { proxy::replicate::apis(&state.proxy.store, &cluster).await }));
     }
-    tasks.extend(source::start(c, &state.dispatcher));
+    tasks.extend(source::start(c.kafka.as_ref(), c.nats.as_ref(), c.kinesis.as_ref(), &state.dispatcher));
     tasks.extend(export.map(tokio::spawn));
     tasks.extend(state.proxy.start(state.dispatcher.shared_health()));
     tasks

@@ -5,7 +5,6 @@
 //! - [`transport`]: SSE, WebSocket and long-polling protocol code.
 //! - [`session`]: a connection's life: tokens, set-up checks, registration, updates, kills.
 //! - [`state`]: the parts every handler shares.
-//! - [`support`]: the ground floor (JSON error bodies, ...).
 //! - [`http`]: the public (inbound) and internal (API) HTTP surfaces.
 //! - [`auth`]: JWT verification and subscription/submission checks.
 //! - [`tls`]: HTTPS settings (certificates, encrypted keys, ALPN).
@@ -18,11 +17,14 @@
 //! - [`source`]: event sources (HTTP, Kafka, NATS, Kinesis) and the one dispatcher they feed.
 //! - [`telemetry`]: distributed tracing (W3C trace context, OTLP / Zipkin export).
 //! - [`cluster`]: several nodes as one gateway (membership, replicated state, forwarding).
+//! - [`broker`]: broker clients (Kafka, NATS, Kinesis) shared by the event sources and the publish targets.
+//! - [`support`]: the ground floor: env parsing toolkit and variable table, lock policy, ids, time, back-off.
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
 pub mod accept;
 pub mod app;
 pub mod auth;
+pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod cors;

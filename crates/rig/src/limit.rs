@@ -7,10 +7,12 @@ use std::{
     net::IpAddr,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, PoisonError,
+        Arc, Mutex,
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+
+use crate::support::sync::lock;
 
 /// Counts accepted connection attempts in the current minute.
 pub struct ConnectionLimit {
@@ -66,7 +68,7 @@ impl PerAddress {
 
     /// A slot for `addr`, or `None` when it already holds `max`.
     pub fn try_hold(&self, addr: IpAddr) -> Option<Held> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = lock(&self.held);
         let n = held.entry(addr).or_insert(0);
         if self.max != 0 && *n >= self.max {
             return None;
@@ -82,13 +84,13 @@ impl PerAddress {
 
     /// What `addr` holds now.
     pub fn held_by(&self, addr: IpAddr) -> usize {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).get(&addr).copied().unwrap_or(0)
+        lock(&self.held).get(&addr).copied().unwrap_or(0)
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = lock(&self.held);
         if let Some(n) = held.get_mut(&self.addr) {
             *n -= 1;
             if *n == 0 {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use rig::{config, App, Config};
+use rig::{config, support::env::Env, App, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
         }
         None => {}
     }
-    let config = match Config::from_strings(&config::Env) {
+    let config = match Config::from_strings(&Env) {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {

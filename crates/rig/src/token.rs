@@ -6,7 +6,9 @@
 //! another connection, and any node sharing the cookie can tell which node owns it.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use ring::{digest, hmac, rand::SecureRandom};
+use ring::{digest, hmac};
+
+use crate::support::ids::random_bytes;
 
 const TAG_LEN: usize = 16;
 const TOKEN_LEN: usize = 16 + TAG_LEN;
@@ -73,18 +75,6 @@ impl TokenCodec {
         let id = |r: &[u8]| u64::from_be_bytes(r.try_into().expect("8 bytes"));
         Ok(TokenIds { node: id(&bytes[..8]), connection: id(&bytes[8..16]) })
     }
-}
-
-/// Cryptographically random bytes (connection ids, node ids, keys).
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    ring::rand::SystemRandom::new().fill(&mut buf).expect("the OS random source works");
-    buf
-}
-
-/// A random, non-zero u64.
-pub fn random_u64() -> u64 {
-    u64::from_be_bytes(random_bytes::<8>()).max(1)
 }
 
 #[cfg(test)]

@@ -104,15 +104,18 @@ async fn publishing_refuses_a_body_that_is_not_a_cloud_event() {
 async fn internal_port_guards_hosts_origins_and_its_token() {
     let (_, internal) = routers(&[("RIG_API_TOKEN", "s3cret")]).await;
     // As the server marks a connection that arrived on loopback.
-    let loopback = rig::transport::Peer { remote: "127.0.0.1:50000".parse().unwrap(), local: "127.0.0.1:4010".parse().unwrap(), tls: false };
+    let loopback =
+        rig::transport::Peer { remote: "127.0.0.1:50000".parse().unwrap(), local: "127.0.0.1:4010".parse().unwrap(), tls: false };
     let users = |host: &str| Request::builder().uri("/v3/users").header(header::HOST, host).extension(loopback);
 
     let (status, _, text) = call(&internal, users("localhost").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
-    let (status, _, text) = call(&internal, users("localhost").header(header::AUTHORIZATION, "Bearer s3cret").body(Body::empty()).unwrap()).await;
+    let (status, _, text) =
+        call(&internal, users("localhost").header(header::AUTHORIZATION, "Bearer s3cret").body(Body::empty()).unwrap()).await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"users":[]}"#));
     // Probes need no token.
-    let (status, _, _) = call(&internal, Request::builder().uri("/health").header(header::HOST, "localhost").body(Body::empty()).unwrap()).await;
+    let (status, _, _) =
+        call(&internal, Request::builder().uri("/health").header(header::HOST, "localhost").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     // On loopback, a DNS-rebinding name and a foreign page's origin are refused even with the token.
     let rebinding = users("evil.example").header(header::AUTHORIZATION, "Bearer s3cret");

@@ -42,7 +42,7 @@ fn help_lists_every_variable_with_its_default() {
     let out = rig_bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for v in rig::config::VARS {
+    for v in rig::support::vars::VARS {
         assert!(text.contains(v.name), "{} missing from --help", v.name);
     }
     assert!(text.contains("INBOUND_PORT") && text.contains("default 4000"));

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use crate::hub::lock;
+use crate::support::sync::lock;
 
 /// Blacklisted session ids and when each entry expires.
 #[derive(Debug, Default)]

@@ -16,6 +16,7 @@ use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey};
 use serde_json::Value;
 
 use super::jwt::{verify_with, JwtError};
+use crate::support::sync;
 
 /// A JWKS-backed key store.
 pub struct Jwks {
@@ -138,10 +139,10 @@ impl Jwks {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        sync::read(&self.state)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        sync::write(&self.state)
     }
 }

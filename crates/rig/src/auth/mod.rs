@@ -6,6 +6,7 @@
 //! - [`blacklist`]: blacklisted sessions.
 //! - [`check`]: `SUBSCRIPTION_CHECK` / `SUBMISSION_CHECK`.
 //! - [`privilege`]: privileged users and user identity.
+//! - [`config`]: their settings.
 //!
 //! [`Auth`] ties them together: every place that accepts a token calls
 //! [`Auth::verify`], so blacklisting takes effect everywhere at once.
@@ -13,6 +14,7 @@
 pub mod api_access;
 pub mod blacklist;
 pub mod check;
+pub mod config;
 pub mod jwks;
 pub mod jwt;
 pub mod privilege;
@@ -25,10 +27,10 @@ use serde_json::Value;
 use self::{
     blacklist::Blacklist,
     check::{CheckMode, CheckRequest, Decision},
+    config::AuthConfig,
     jwks::Jwks,
     jwt::{JwtConfig, JwtError},
 };
-use crate::config::Config;
 
 /// Token verification, blacklist and checks, shared by every handler.
 pub struct Auth {
@@ -40,7 +42,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &AuthConfig) -> Self {
         let http =
             reqwest::Client::builder().timeout(config.check_timeout).build().expect("an HTTP client with default TLS settings builds");
         let jwks = config.jwks_url.as_ref().map(|url| Jwks::new(url.clone(), http.clone(), config.jwks_min_refetch));

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{list, Reader, Strings};
+use crate::support::env::{list, Reader, Strings};
 
 /// How peers are found.
 #[derive(Debug, Clone, PartialEq, Eq)]

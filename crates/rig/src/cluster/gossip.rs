@@ -28,7 +28,7 @@ use tokio::net::UdpSocket;
 
 use super::{
     key::{Key, TAG_LEN},
-    ClusterStats,
+    stats::ClusterStats,
 };
 
 /// Largest UDP payload over IPv4.
@@ -244,7 +244,7 @@ fn now_ms() -> u64 {
 }
 
 fn rand_u32() -> u32 {
-    u32::from_be_bytes(crate::token::random_bytes::<4>())
+    u32::from_be_bytes(crate::support::ids::random_bytes::<4>())
 }
 
 #[cfg(test)]

@@ -9,60 +9,10 @@ use std::{
 };
 
 use chitchat::{Chitchat, ChitchatId, NodeState};
-use serde::Serialize;
 use tokio::sync::Mutex;
 
-use super::{peer::Peers, replicated::Replicated, wire::Message, ClusterStats};
-
-const ID: &str = "rig/id";
-const INBOUND: &str = "rig/inbound";
-const API: &str = "rig/api";
-const PEER: &str = "rig/peer";
-
-/// How to reach one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeInfo {
-    /// Unique per process start: `rig@NODE_HOST/<node id>`.
-    pub name: String,
-    /// The node id inside its connection tokens.
-    #[serde(serialize_with = "hex")]
-    pub id: u64,
-    pub gossip: SocketAddr,
-    /// Public port (subscription updates and long-polls are forwarded here).
-    pub inbound: SocketAddr,
-    /// Internal port.
-    pub api: SocketAddr,
-    /// Peer-link (TCP) address.
-    pub peer: SocketAddr,
-}
-
-fn hex<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{id:016x}"))
-}
-
-impl NodeInfo {
-    /// What this node publishes about itself.
-    pub fn key_values(&self) -> Vec<(String, String)> {
-        vec![
-            (ID.into(), format!("{:016x}", self.id)),
-            (INBOUND.into(), self.inbound.to_string()),
-            (API.into(), self.api.to_string()),
-            (PEER.into(), self.peer.to_string()),
-        ]
-    }
-
-    /// A peer's advertisement; `None` until all of it has arrived.
-    fn from_state(id: &ChitchatId, state: &NodeState) -> Option<NodeInfo> {
-        Some(NodeInfo {
-            name: id.node_id.to_string(),
-            id: u64::from_str_radix(state.get(ID)?, 16).ok()?,
-            gossip: id.gossip_advertise_addr,
-            inbound: state.get(INBOUND)?.parse().ok()?,
-            api: state.get(API)?.parse().ok()?,
-            peer: state.get(PEER)?.parse().ok()?,
-        })
-    }
-}
+use super::{node::NodeInfo, peer::Peers, replicated::Replicated, stats::ClusterStats, wire::Message};
+use crate::support::sync::{read, write};
 
 /// The live peers (not this node), as last seen.
 #[derive(Default)]
@@ -72,15 +22,15 @@ pub struct Directory {
 
 impl Directory {
     pub fn peers(&self) -> Vec<NodeInfo> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read(&self.peers).clone()
     }
 
     pub fn by_id(&self, id: u64) -> Option<NodeInfo> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).iter().find(|n| n.id == id).cloned()
+        read(&self.peers).iter().find(|n| n.id == id).cloned()
     }
 
     pub fn gossip_addrs(&self) -> HashSet<SocketAddr> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).iter().map(|n| n.gossip).collect()
+        read(&self.peers).iter().map(|n| n.gossip).collect()
     }
 }
 
@@ -109,7 +59,7 @@ pub async fn follow(
             tracing::info!(node = %n.name, nodes = live.len() + 1, "Cluster node left.");
         }
         stats.nodes.store(live.len() as u64 + 1, Ordering::Relaxed);
-        *directory.peers.write().unwrap_or_else(|e| e.into_inner()) = live.clone();
+        *write(&directory.peers) = live.clone();
         // A new peer is handed every entry we know at once, ahead of gossip.
         peers.update(&live, || replicated.all().into_iter().map(Message::Entry).collect());
         known = live;

@@ -19,13 +19,15 @@ pub mod forward;
 pub mod gossip;
 pub mod key;
 pub mod membership;
+pub mod node;
 pub mod peer;
 pub mod replicated;
+pub mod stats;
 pub mod wire;
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::{atomic::AtomicU64, Arc},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -41,34 +43,15 @@ use tokio::{net::TcpListener, sync::broadcast, task::JoinHandle};
 
 pub use self::{
     config::ClusterConfig,
-    membership::NodeInfo,
     replicated::{Entry, Replicated},
 };
-use self::{key::Key, membership::Directory, peer::Peers, wire::Message};
+use self::{key::Key, membership::Directory, node::NodeInfo, peer::Peers, stats::ClusterStats, wire::Message};
 use crate::hub::Hub;
 
 /// Replicated namespace of the session blacklist (key: session id, no value).
 pub const BLACKLIST: &str = "blacklist";
 /// Namespace of the proxy's API definitions (key: API id, version: `ref_number`).
 pub const APIS: &str = "apis";
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ClusterStats {
-    /// Live nodes, this one included.
-    pub nodes: AtomicU64,
-    pub membership_changes: AtomicU64,
-    /// Event deliveries handed to peer links (one per event per peer).
-    pub events_forwarded: AtomicU64,
-    /// Events for a peer lost: its queue was full, or its link broke mid-batch.
-    pub events_dropped: AtomicU64,
-    /// Events received from peers.
-    pub events_received: AtomicU64,
-    /// Gossip datagrams without a valid cookie tag.
-    pub gossip_rejected: AtomicU64,
-    /// Peer links or frames without a valid cookie proof.
-    pub peer_rejected: AtomicU64,
-}
 
 /// What the cluster needs to know about this node.
 pub struct LocalNode {

@@ -24,15 +24,15 @@ use tokio::{
 
 use super::{
     key::Key,
+    node::NodeInfo,
     replicated::Replicated,
+    stats::ClusterStats,
     wire::{self, Message, Opener, Sealer, CLIENT_HEAD, NONCE_LEN},
-    ClusterStats, NodeInfo,
 };
 use crate::{
     accept::Acceptor,
-    hub::{lock, Hub},
-    source::backoff::Backoff,
-    token::random_bytes,
+    hub::Hub,
+    support::{backoff::Backoff, ids::random_bytes, sync::lock},
 };
 
 /// Time allowed for connecting plus the handshake.

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::hub::lock;
+use crate::support::sync::lock;
 
 /// Prefix of replicated entries among a node's chitchat key-values.
 pub const KEY_PREFIX: &str = "r/";

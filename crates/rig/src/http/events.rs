@@ -69,7 +69,7 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
             authorization: (!auth.is_empty()).then(|| auth.join(", ")),
         };
         let tokens = bearer_tokens(auth.iter().copied());
-        if let Decision::Deny(status) = app.auth.check(&app.config.submission_check, &tokens, request).await {
+        if let Decision::Deny(status) = app.auth.check(&app.config.auth.submission_check, &tokens, request).await {
             return json_error(status, "Submission denied.");
         }
     }

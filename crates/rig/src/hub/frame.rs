@@ -1,13 +1,16 @@
 //! An event encoded once for every transport, and the events RIG itself emits.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 use rig_core::CloudEvent;
 use serde_json::{json, Map, Value};
 
-use crate::token::random_bytes;
+use crate::support::{
+    ids::uuid_v4,
+    time::{rfc3339_micros, Utc},
+};
 
 /// One event as every transport writes it; shared by all recipients via `Arc`.
 #[derive(Debug)]
@@ -71,7 +74,7 @@ impl Frame {
         m.insert("id".into(), json!(id));
         m.insert("source".into(), json!("rig"));
         m.insert("specversion".into(), json!("0.2"));
-        m.insert("time".into(), json!(rfc3339_micros(SystemTime::now())));
+        m.insert("time".into(), json!(rfc3339_micros(SystemTime::now(), Utc::Offset)));
         m.insert("type".into(), json!(event_type));
         // serde_json's map is ordered by key, which is RIG's (alphabetical) order.
         let json = serde_json::to_vec(&Value::Object(m)).expect("a Value always serialises");
@@ -148,41 +151,9 @@ fn sse_frame(event_type: &str, id: Option<&str>, json: &[u8]) -> BytesMut {
     out
 }
 
-/// A random UUID v4 in its canonical text form.
-pub fn uuid_v4() -> String {
-    let mut b = random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-/// RFC 3339 in UTC with microseconds and a `+00:00` offset, as RIG writes `time`.
-pub fn rfc3339_micros(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, day) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_micros())
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_frame_does_not_pin_the_buffer_its_event_was_parsed_from() {
@@ -229,12 +200,5 @@ mod tests {
         assert!(text.ends_with(r#","type":"rig.connection.create"}"#));
         let killed = Frame::system("rig.session_killed", None);
         assert!(!std::str::from_utf8(&killed.json).unwrap().contains("\"data\""));
-    }
-
-    #[test]
-    fn formats_time_like_rig() {
-        let t = UNIX_EPOCH + Duration::from_micros(1_553_687_598_435_690);
-        assert_eq!(rfc3339_micros(t), "2019-03-27T11:53:18.435690+00:00");
-        assert_eq!(uuid_v4().len(), 36);
     }
 }

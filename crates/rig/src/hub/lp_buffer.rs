@@ -12,7 +12,8 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::{frame::Frame, lock};
+use super::frame::Frame;
+use crate::support::sync::lock;
 
 /// A long-polling session's ring buffer of recent frames (RIG keeps 200).
 #[derive(Debug)]

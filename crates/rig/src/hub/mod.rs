@@ -7,6 +7,7 @@
 //! the window lock too, so every event is either replayed to a resuming
 //! connection or delivered to it live, never both and never neither.
 
+pub mod config;
 pub mod frame;
 pub mod latency;
 pub mod lp_buffer;
@@ -17,13 +18,18 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, PoisonError, RwLock,
+        Arc, Mutex, RwLock,
     },
     time::SystemTime,
 };
 
 use rig_core::{CloudEvent, ExtractorConfig, Subscription, SubscriptionIndex};
 use serde_json::Value;
+
+use crate::support::{
+    sync::{lock, read, write},
+    time::{rfc3339_micros, Utc},
+};
 
 pub use self::{
     frame::Frame,
@@ -124,11 +130,6 @@ pub struct Opening<'a> {
     pub resume_from: Option<&'a str>,
 }
 
-/// Locks a mutex; a panic elsewhere must not take the whole hub down with it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 fn shard_of(id: ConnId) -> usize {
     (id % SHARDS as u64) as usize
 }
@@ -163,7 +164,7 @@ impl Hub {
     /// A fresh connection id that is not in use.
     pub fn new_id(&self) -> ConnId {
         loop {
-            let id = crate::token::random_u64();
+            let id = crate::support::ids::random_u64();
             if !lock(&self.shards[shard_of(id)]).contains_key(&id) {
                 return id;
             }
@@ -352,7 +353,7 @@ impl Hub {
             if let Some(frame) = &frame {
                 window.push(&event, frame.clone());
             }
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            let index = read(&self.index);
             index.matches(event.event_type(), event.value(), &mut targets);
         }
         if targets.is_empty() {
@@ -528,11 +529,11 @@ impl Hub {
 
     /// Stored subscription rows (RIG's `rig_subscriptions_total`).
     pub fn subscription_rows(&self) -> usize {
-        self.index.read().unwrap_or_else(PoisonError::into_inner).rows()
+        read(&self.index).rows()
     }
 
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionIndex<ConnId>> {
-        self.index.write().unwrap_or_else(PoisonError::into_inner)
+        write(&self.index)
     }
 }
 
@@ -546,7 +547,7 @@ impl Conn {
             },
             user: self.user.as_deref().map(str::to_string),
             sessions: self.sessions.iter().map(|s| s.to_string()).collect(),
-            connected_since: frame::rfc3339_micros(self.connected_at),
+            connected_since: rfc3339_micros(self.connected_at, Utc::Offset),
             user_agent: self.user_agent.as_deref().map(str::to_string),
             subscriptions: self.subscriptions.len(),
         }

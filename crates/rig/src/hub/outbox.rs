@@ -24,7 +24,8 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{frame::Frame, lock, lp_buffer::LpBuffer};
+use super::{frame::Frame, lp_buffer::LpBuffer};
+use crate::support::sync::lock;
 
 /// Why the server ends a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

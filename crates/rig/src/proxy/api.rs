@@ -210,8 +210,13 @@ pub fn routable(def: &Map<String, Value>) -> bool {
     flag(def, "active") && matches!(def.get("versioned"), None | Some(Value::Null) | Some(Value::Bool(false)))
 }
 
-/// The routes of a stored (validated, defaulted) definition, in endpoint order.
-pub fn routes(def: &Map<String, Value>) -> Result<Vec<super::route::Route>, String> {
+/// A stored (validated, defaulted) definition's API and its endpoints in
+/// order, each with its JSON; an endpoint is parsed when it is taken, so the
+/// caller meets the first bad one in order (`route::routes`).
+#[allow(clippy::type_complexity)]
+pub fn endpoints(
+    def: &Map<String, Value>,
+) -> Result<(std::sync::Arc<Api>, impl Iterator<Item = Result<(Endpoint, &Value), String>> + '_), String> {
     let id = def.get("id").and_then(Value::as_str).ok_or("id is not a string")?.to_string();
     let auth = def.get("auth").and_then(Value::as_object);
     let auth = AuthSpec {
@@ -240,13 +245,13 @@ pub fn routes(def: &Map<String, Value>) -> Result<Vec<super::route::Route>, Stri
         add_headers,
     });
     let endpoints = default.and_then(|d| d.get("endpoints")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    endpoints
-        .iter()
-        .map(|e| {
+    Ok((
+        api,
+        endpoints.iter().map(|e| {
             let obj = e.as_object().ok_or("endpoint is not an object")?;
-            super::route::Route::new(api.clone(), Endpoint::from_json(obj)?, e.clone())
-        })
-        .collect()
+            Ok((Endpoint::from_json(obj)?, e))
+        }),
+    ))
 }
 
 #[cfg(test)]

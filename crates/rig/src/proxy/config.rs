@@ -4,7 +4,7 @@ use std::{path::Path, time::Duration};
 
 use serde_json::Value;
 
-use crate::config::{boolean, list, Reader, Strings};
+use crate::support::env::{boolean, list, Reader, Strings};
 
 #[derive(Debug, Clone, Default)]
 pub struct ProxyConfig {

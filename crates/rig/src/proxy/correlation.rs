@@ -20,7 +20,10 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::token::{random_u64, TokenCodec, TokenIds};
+use crate::{
+    support::{ids::random_u64, sync::lock},
+    token::{TokenCodec, TokenIds},
+};
 
 /// A response for a waiting request.
 #[derive(Debug, Clone)]
@@ -70,7 +73,7 @@ impl Correlations {
     /// Registers a waiting request.
     pub fn begin(&self) -> Pending {
         let (tx, rx) = oneshot::channel();
-        let mut slots = self.slots.lock().expect("correlation map");
+        let mut slots = lock(&self.slots);
         let key = loop {
             let k = random_u64();
             if !slots.contains_key(&k) {
@@ -104,7 +107,7 @@ impl Correlations {
     /// out, or the backend did not answer 202) is accepted and the response dropped.
     pub fn deliver(&self, id: &str, response: AsyncResponse) -> Result<(), CorrelationError> {
         let key = self.open(id)?;
-        let waiter = self.slots.lock().expect("correlation map").remove(&key);
+        let waiter = lock(&self.slots).remove(&key);
         match waiter {
             Some(tx) => {
                 let _ = tx.send(response);
@@ -116,7 +119,7 @@ impl Correlations {
 
     /// Requests waiting right now.
     pub fn waiting(&self) -> usize {
-        self.slots.lock().expect("correlation map").len()
+        lock(&self.slots).len()
     }
 }
 
@@ -129,9 +132,7 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&self.key);
-        }
+        lock(&self.slots).remove(&self.key);
     }
 }
 

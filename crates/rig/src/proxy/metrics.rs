@@ -12,6 +12,7 @@ use std::{
 };
 
 use super::api::{ResponseFrom, Target};
+use crate::support::sync::{read, write};
 
 /// Most label sets kept before paths are folded into `_other`.
 pub const MAX_SERIES: usize = 10_000;
@@ -64,11 +65,11 @@ impl ProxyMetrics {
             response_from: response_from.map_or("N/A", ResponseFrom::name),
             status: outcome.name(),
         };
-        if let Some(n) = self.series.read().expect("proxy metrics").get(&labels) {
+        if let Some(n) = read(&self.series).get(&labels) {
             n.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let mut series = self.series.write().expect("proxy metrics");
+        let mut series = write(&self.series);
         if series.len() >= MAX_SERIES && !series.contains_key(&labels) {
             labels.path = "_other".into();
         }
@@ -77,7 +78,7 @@ impl ProxyMetrics {
 
     /// Every series with its count, sorted for stable output.
     pub fn snapshot(&self) -> Vec<(Labels, u64)> {
-        let series = self.series.read().expect("proxy metrics");
+        let series = read(&self.series);
         let mut out: Vec<_> = series.iter().map(|(l, n)| (l.clone(), n.load(Ordering::Relaxed))).collect();
         out.sort_by(|a, b| (&a.0.path, &a.0.method, a.0.status).cmp(&(&b.0.path, &b.0.method, b.0.status)));
         out

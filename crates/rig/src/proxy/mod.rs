@@ -34,12 +34,33 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::{cluster::Cluster, config::Config, source::Health};
+use axum::http::HeaderValue;
+
+use crate::{
+    broker::{health::Health, kafka::config::KafkaConfig, nats::config::NatsConfig},
+    cluster::Cluster,
+};
 
 use self::{
     config::ProxyConfig, correlation::Correlations, forward::Upstreams, metrics::ProxyMetrics, owner::Owner, publish::Publishers,
     request_log::RequestLog, store::ApiStore,
 };
+
+/// What the proxy is built from: its own settings and those of the gateway it reads.
+pub struct Settings<'a> {
+    pub proxy: &'a ProxyConfig,
+    pub publish: &'a publish::config::PublishConfig,
+    /// `KAFKA_BROKERS` and the rest, when set: the kafka target and `REQUEST_LOG=kafka`.
+    pub kafka: Option<&'a KafkaConfig>,
+    /// `NATS_SERVERS`, when set: the nats target.
+    pub nats: Option<&'a NatsConfig>,
+    /// `NODE_NAME`, recorded in API definitions.
+    pub node_name: &'a str,
+    /// `NODE_COOKIE`, which keys correlation ids.
+    pub node_cookie: Option<&'a str>,
+    /// What requests to a peer's internal port carry (`RIG_API_TOKEN`).
+    pub api_authorization: Option<HeaderValue>,
+}
 
 /// The proxy's shared state.
 pub struct Proxy {
@@ -60,14 +81,14 @@ pub struct Proxy {
 impl Proxy {
     /// `node_id` is this node's id, named by every correlation id it issues;
     /// `cluster` the other nodes, whose requests may get responses here.
-    pub fn new(config: &Config, node_id: u64, cluster: Option<Arc<Cluster>>) -> Self {
-        let publish = Publishers::new(config);
+    pub fn new(settings: Settings<'_>, node_id: u64, cluster: Option<Arc<Cluster>>) -> Self {
+        let publish = Publishers::new(settings.publish, settings.kafka, settings.nats);
         Proxy {
-            store: ApiStore::new(&config.node_name, &config.proxy.apis),
-            correlations: Arc::new(Correlations::new(config.node_cookie.as_deref(), node_id)),
-            owner: Arc::new(Owner::new(cluster, config.api_access.authorization())),
-            settings: config.proxy.clone(),
-            request_log: RequestLog::new(&config.proxy.request_log, &publish),
+            store: ApiStore::new(settings.node_name, &settings.proxy.apis),
+            correlations: Arc::new(Correlations::new(settings.node_cookie, node_id)),
+            owner: Arc::new(Owner::new(cluster, settings.api_authorization)),
+            settings: settings.proxy.clone(),
+            request_log: RequestLog::new(&settings.proxy.request_log, &publish),
             publish,
             metrics: ProxyMetrics::default(),
             upstreams: Upstreams::default(),

@@ -68,8 +68,11 @@ mod kafka {
 
     use super::LogEntry;
     use crate::{
-        hub::frame::{rfc3339_micros, uuid_v4},
         proxy::publish::{producer::KafkaProducer, Publishers},
+        support::{
+            ids::uuid_v4,
+            time::{rfc3339_micros, Utc},
+        },
     };
 
     pub struct KafkaLog {
@@ -100,7 +103,7 @@ mod kafka {
     pub fn event(entry: &LogEntry<'_>, contenttype: &str) -> Map<String, Value> {
         let mut event = json!({
             "id": uuid_v4(),
-            "time": rfc3339_micros(SystemTime::now()),
+            "time": rfc3339_micros(SystemTime::now(), Utc::Offset),
             "source": "/rig",
             "type": "com.rig.proxy.api.call",
             "specversion": "0.2",

@@ -153,6 +153,12 @@ impl RouteTable {
     }
 }
 
+/// The routes of a stored (validated, defaulted) definition, in endpoint order.
+pub fn routes(def: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Route>, String> {
+    let (api, endpoints) = super::api::endpoints(def)?;
+    endpoints.map(|e| e.and_then(|(endpoint, json)| Route::new(api.clone(), endpoint, json.clone()))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    time::SystemTime,
 };
 
 use arc_swap::ArcSwap;
@@ -22,8 +22,12 @@ use tokio::sync::broadcast;
 
 use super::{
     api,
-    route::{Route, RouteTable},
+    route::{self, Route, RouteTable},
     validate::{validate, Errors},
+};
+use crate::support::{
+    sync,
+    time::{rfc3339_micros, Utc},
 };
 
 /// Fields RIG manages; values for them in request bodies are ignored.
@@ -92,7 +96,7 @@ impl ApiStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Stored>> {
-        self.defs.lock().expect("API store")
+        sync::lock(&self.defs)
     }
 
     /// The routes requests are matched against (a snapshot).
@@ -230,7 +234,7 @@ impl ApiStore {
 
     fn stamp(&self, def: &mut Map<String, Value>, ref_number: u64) {
         def.insert("ref_number".into(), ref_number.into());
-        def.insert("timestamp".into(), rfc3339(SystemTime::now()).into());
+        def.insert("timestamp".into(), rfc3339_micros(SystemTime::now(), Utc::Z).into());
         def.insert("node_name".into(), self.node_name.clone().into());
     }
 }
@@ -257,43 +261,16 @@ fn compile(def: &Map<String, Value>) -> Result<Arc<Vec<Route>>, Errors> {
     if !api::routable(def) {
         return Ok(Arc::default());
     }
-    api::routes(def).map(Arc::new).map_err(|reason| Errors::single("api", "proxy", &reason))
-}
-
-/// `2018-12-17T10:38:06.334013Z`: UTC, microseconds, as RIG writes timestamps.
-pub fn rfc3339(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, rem % 3600 / 60, rem % 60, since.subsec_micros())
+    route::routes(def).map(Arc::new).map_err(|reason| Errors::single("api", "proxy", &reason))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn api(id: &str, path: &str) -> Value {
         json!({"id": id, "name": id, "proxy": {"target_url": "localhost", "port": 3000},
             "version_data": {"default": {"endpoints": [{"id": "e", "method": "GET", "path_regex": path}]}}})
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
-        let t = UNIX_EPOCH + Duration::from_micros(1_545_043_086_334_013);
-        assert_eq!(rfc3339(t), "2018-12-17T10:38:06.334013Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000000Z");
     }
 
     #[test]

@@ -22,10 +22,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::{
-    hub::{lock, Outbox},
-    transport::wire::KILL_WRITE_BOUND,
-};
+use crate::{hub::Outbox, support::sync::lock, transport::wire::KILL_WRITE_BOUND};
 
 /// The stream an HTTP/1 connection serves, if any (set per response).
 #[derive(Debug, Default)]

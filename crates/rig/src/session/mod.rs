@@ -67,10 +67,10 @@ impl Sessions {
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             settings: Settings {
                 subscription_limits: config.subscription_limits.clone(),
-                subscription_check: config.subscription_check.clone(),
+                subscription_check: config.auth.subscription_check.clone(),
                 max_sessions_per_connection: config.max_sessions_per_connection,
-                outbox_capacity: config.outbox_capacity,
-                slow_client_policy: config.slow_client_policy,
+                outbox_capacity: config.hub.outbox_capacity,
+                slow_client_policy: config.hub.slow_client_policy,
             },
         }
     }

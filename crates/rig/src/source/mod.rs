@@ -2,14 +2,10 @@
 //! NATS, Kinesis) hands them to one [`Dispatcher`], so fan-out never depends
 //! on where an event came from.
 //!
-//! - [`health`]: per-source connection state behind the internal `/health`.
-//! - [`backoff`]: the reconnect delay shared by the broker loops.
 //! - `kafka`, `nats`, `kinesis`: one module per broker (cargo feature of the
-//!   same name); each has `config.rs` (typed settings, always compiled so the
-//!   variables parse and document the same with any feature set) and its loop.
+//!   same name), each with its loop; the broker clients and settings they share
+//!   with the proxy's publish targets are in `crate::broker`.
 
-pub mod backoff;
-pub mod health;
 pub mod kafka;
 pub mod kinesis;
 pub mod nats;
@@ -23,8 +19,12 @@ use std::sync::{
 use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
-pub use self::health::{Component, Health, SourceState};
 use crate::{
+    broker::{
+        health::{Component, Health},
+        kafka::config::KafkaConfig,
+        nats::config::NatsConfig,
+    },
     hub::Hub,
     telemetry::{self, Kind, TraceContext, Tracer},
 };
@@ -49,6 +49,12 @@ impl Source {
             Source::Nats => "nats",
             Source::Kinesis => "kinesis",
         }
+    }
+}
+
+impl Component for Source {
+    fn name(self) -> &'static str {
+        Source::name(self)
     }
 }
 
@@ -170,15 +176,20 @@ impl Dispatcher {
 
 /// Starts a task per configured broker source. Each task reconnects by
 /// itself; none of them ends the process.
-pub fn start(config: &crate::config::Config, dispatcher: &Dispatcher) -> Vec<JoinHandle<()>> {
+pub fn start(
+    kafka: Option<&KafkaConfig>,
+    nats: Option<&NatsConfig>,
+    kinesis: Option<&kinesis::config::KinesisConfig>,
+    dispatcher: &Dispatcher,
+) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
-    if let Some(k) = &config.kafka {
+    if let Some(k) = kafka {
         tasks.extend(kafka::start(k.clone(), dispatcher.clone()));
     }
-    if let Some(n) = &config.nats {
+    if let Some(n) = nats {
         tasks.extend(nats::start(n.clone(), dispatcher.clone()));
     }
-    if let Some(k) = &config.kinesis {
+    if let Some(k) = kinesis {
         tasks.extend(kinesis::start(k.clone(), dispatcher.clone()));
     }
     tasks

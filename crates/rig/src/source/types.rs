@@ -10,6 +10,8 @@ use std::{
     },
 };
 
+use crate::support::sync::{read, write};
+
 /// Distinct types tracked before the rest are folded into [`OTHER`].
 pub const MAX_TYPES: usize = 256;
 pub const OTHER: &str = "other";
@@ -32,17 +34,17 @@ impl TypeCounters {
             c.events.fetch_add(1, Ordering::Relaxed);
             c.deliveries.fetch_add(delivered as u64, Ordering::Relaxed);
         };
-        if let Some(c) = self.by_type.read().unwrap_or_else(|e| e.into_inner()).get(event_type) {
+        if let Some(c) = read(&self.by_type).get(event_type) {
             return add(c);
         }
-        let mut map = self.by_type.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = write(&self.by_type);
         let key = if map.len() < MAX_TYPES || map.contains_key(event_type) { event_type } else { OTHER };
         add(map.entry(key.into()).or_default());
     }
 
     /// (type, events, deliveries), sorted by type.
     pub fn snapshot(&self) -> Vec<(String, u64, u64)> {
-        let map = self.by_type.read().unwrap_or_else(|e| e.into_inner());
+        let map = read(&self.by_type);
         let mut v: Vec<_> =
             map.iter().map(|(t, c)| (t.to_string(), c.events.load(Ordering::Relaxed), c.deliveries.load(Ordering::Relaxed))).collect();
         v.sort();

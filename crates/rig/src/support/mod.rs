@@ -1,3 +1,18 @@
-//! The ground floor: small helpers every part of the gateway uses.
+//! The ground floor: small helpers that import nothing else of the crate, so
+//! every module may use them.
+//!
+//! - [`env`]: reading and checking environment variables (the parsing toolkit).
+//! - [`vars`]: the table of every variable, its default and its documentation.
+//! - [`sync`]: the one lock policy (a poisoned lock is taken over, not fatal).
+//! - [`ids`]: random bytes, numbers and UUIDs.
+//! - [`time`]: RFC 3339 timestamps.
+//! - [`backoff`]: the reconnect delay of every broker and peer loop.
+//! - [`response`]: JSON error bodies and JSON responses.
 
+pub mod backoff;
+pub mod env;
+pub mod ids;
 pub mod response;
+pub mod sync;
+pub mod time;
+pub mod vars;

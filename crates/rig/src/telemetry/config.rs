@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::context::TraceContext;
-use crate::config::{Reader, Strings};
+use crate::support::env::{Reader, Strings};
 
 /// Where and how spans are exported; `None` fields mean "not configured".
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Sampler {
             Sampler::AlwaysOff => false,
             // Decided in `sample_child`-free form: a random draw is as good as
             // the trace id for a root whose id is itself random.
-            Sampler::Ratio(r) => (crate::token::random_u64() as f64 / u64::MAX as f64) < *r,
+            Sampler::Ratio(r) => (crate::support::ids::random_u64() as f64 / u64::MAX as f64) < *r,
             Sampler::ParentBased(root) => root.sample_root(),
         }
     }
@@ -97,7 +97,7 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>) -> TraceConfig {
     let traces = r.parse("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url);
     let otlp_url = traces.or_else(|| base.map(|b| format!("{}/v1/traces", b.trim_end_matches('/'))));
     let otlp_headers = r.parse("OTEL_EXPORTER_OTLP_HEADERS", |s| {
-        crate::config::list(s)
+        crate::support::env::list(s)
             .into_iter()
             .map(|pair| match pair.split_once('=') {
                 Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::token::random_bytes;
+use crate::support::ids::random_bytes;
 
 /// One position in a trace: the trace, the span that is the parent of whatever
 /// happens next, and whether the trace is sampled.

@@ -80,7 +80,7 @@ async fn start(app: &Shared, params: &ConnectParams, user_agent: Option<String>,
         }
     };
     let id = app.hub.new_id();
-    let buffer = Arc::new(LpBuffer::holding(app.config.longpoll_buffer, slot));
+    let buffer = Arc::new(LpBuffer::holding(app.config.hub.longpoll_buffer, slot));
     app.sessions.open(id, Transport::LongPolling, Sink::Poll(buffer), accepted);
     respond(app, &app.sessions.seal_token(id), "first_event", "\"ok\"".into())
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::{list, Reader, Strings};
+use crate::support::env::{list, Reader, Strings};
 
 #[derive(Debug, Clone)]
 pub struct PublishConfig {
@@ -65,7 +65,7 @@ fn positive_ms(s: &str) -> Result<u64, String> {
 mod tests {
     use crate::Config;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<crate::config::ConfigError>> {
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<crate::support::env::ConfigError>> {
         Config::from_pairs(pairs)
     }
 

@@ -12,7 +12,7 @@ use axum::response::Response;
 use tokio::sync::OnceCell;
 
 use super::{event::partition_key, metrics::Produced, Call};
-use crate::{hub::frame::uuid_v4, proxy::request::ProxyRequest, source::kinesis::reader};
+use crate::{broker::kinesis, proxy::request::ProxyRequest, support::ids::uuid_v4};
 
 pub struct KinesisTarget {
     region: String,
@@ -36,12 +36,12 @@ impl KinesisTarget {
         super::enrich(&mut event, &request, &pending.id, true);
         drop(pending);
         let data = serde_json::to_vec(&event).expect("a JSON map always serialises");
-        let client = self.client.get_or_init(|| reader::client(&self.region, self.endpoint.as_deref())).await;
+        let client = self.client.get_or_init(|| kinesis::client(&self.region, self.endpoint.as_deref())).await;
         match client.put_record().stream_name(stream).partition_key(key).data(Blob::new(data)).send().await {
             Ok(_) => self.produced.ok("kinesis", stream),
             Err(error) => {
                 self.produced.failed("kinesis", stream);
-                tracing::error!(stream, error = %reader::error_text(&error), "Producing to Kinesis failed.");
+                tracing::error!(stream, error = %kinesis::error_text(&error), "Producing to Kinesis failed.");
             }
         }
         call.accepted()

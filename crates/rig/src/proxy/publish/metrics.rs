@@ -13,6 +13,8 @@ use std::{
     },
 };
 
+use crate::support::sync::{read, write};
+
 pub const MAX_SERIES: usize = 1_000;
 
 #[derive(Default)]
@@ -38,18 +40,18 @@ impl Produced {
 
     fn with(&self, target: &'static str, topic: &str, f: impl Fn(&Counts) -> u64) {
         let key = (target, topic.to_string());
-        if let Some(c) = self.series.read().expect("produced metrics").get(&key) {
+        if let Some(c) = read(&self.series).get(&key) {
             f(c);
             return;
         }
-        let mut series = self.series.write().expect("produced metrics");
+        let mut series = write(&self.series);
         let key = if series.len() >= MAX_SERIES && !series.contains_key(&key) { (target, "_other".to_string()) } else { key };
         f(series.entry(key).or_default());
     }
 
     /// `(target, topic, produced, failed)` for every series, sorted.
     pub fn snapshot(&self) -> Vec<(&'static str, String, u64, u64)> {
-        let series = self.series.read().expect("produced metrics");
+        let series = read(&self.series);
         series.iter().map(|((t, topic), c)| (*t, topic.clone(), c.ok.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed))).collect()
     }
 }

@@ -55,7 +55,10 @@ use super::{
     owner::Owner,
     request::ProxyRequest,
 };
-use crate::{config::Config, source::Health, support::response::json_error};
+use crate::{
+    broker::{health::Health, kafka::config::KafkaConfig, nats::config::NatsConfig},
+    support::response::json_error,
+};
 
 /// Producers and clients for the publish targets, built at start.
 pub struct Publishers {
@@ -65,7 +68,7 @@ pub struct Publishers {
     /// What the Kafka response consumer did.
     pub responses: Arc<Responses>,
     #[cfg(feature = "kafka")]
-    kafka: Option<(crate::source::kafka::config::KafkaConfig, Arc<producer::KafkaProducer>)>,
+    kafka: Option<(KafkaConfig, Arc<producer::KafkaProducer>)>,
     #[cfg(feature = "nats")]
     nats: Option<nats::NatsTarget>,
     #[cfg(feature = "kinesis")]
@@ -73,20 +76,20 @@ pub struct Publishers {
 }
 
 impl Publishers {
-    pub fn new(config: &Config) -> Self {
+    /// `kafka` and `nats` are the brokers' settings (`KAFKA_BROKERS`, `NATS_SERVERS`), when set.
+    pub fn new(p: &config::PublishConfig, kafka: Option<&KafkaConfig>, nats: Option<&NatsConfig>) -> Self {
         let produced = Arc::new(Produced::default());
-        let p = &config.publish;
         Publishers {
             config: p.clone(),
             produced: produced.clone(),
             responses: Arc::default(),
             #[cfg(feature = "kafka")]
-            kafka: config.kafka.clone().map(|k| {
+            kafka: kafka.cloned().map(|k| {
                 let producer = producer::KafkaProducer::new(k.clone(), p.avro, p.produce_timeout, produced.clone());
                 (k, Arc::new(producer))
             }),
             #[cfg(feature = "nats")]
-            nats: config.nats.as_ref().map(|n| nats::NatsTarget::new(n.clone(), p.nats_response_timeout)),
+            nats: nats.map(|n| nats::NatsTarget::new(n.clone(), p.nats_response_timeout)),
             #[cfg(feature = "kinesis")]
             kinesis: kinesis::KinesisTarget::new(p.kinesis_region.clone(), p.kinesis_endpoint.clone(), produced),
         }
@@ -102,13 +105,13 @@ impl Publishers {
         #[cfg(feature = "kafka")]
         if let Some((kafka, producer)) = &self.kafka {
             tasks.push(producer.start(health.clone()));
-            let group = crate::source::kafka::consumer::Group {
+            let group = crate::broker::kafka::group::Group {
                 name: responses::HEALTH_NAME,
                 topics: self.config.response_topics.clone(),
                 group_id: self.config.response_group.clone(),
             };
             let handler = responses::Deliver { correlations: correlations.clone(), owner: owner.clone(), counts: self.responses.clone() };
-            tasks.push(crate::source::kafka::consumer::spawn_group(kafka.clone(), group, health.clone(), handler));
+            tasks.push(crate::broker::kafka::group::spawn_group(kafka.clone(), group, health.clone(), handler));
         }
         #[cfg(feature = "nats")]
         if let Some(n) = &self.nats {

@@ -20,8 +20,11 @@ use tokio::task::JoinHandle;
 
 use super::Call;
 use crate::{
+    broker::{
+        health::Health,
+        nats::{config::NatsConfig, connect::connect},
+    },
     proxy::{api::ResponseFrom, metrics::Outcome, request::ProxyRequest},
-    source::{nats::config::NatsConfig, nats::subscriber::connect, Health},
 };
 
 /// Name in `/health`.

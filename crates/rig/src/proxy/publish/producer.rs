@@ -25,7 +25,13 @@ use serde_json::{Map, Value};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::metrics::Produced;
-use crate::source::{backoff::Backoff, kafka::config::KafkaConfig, kafka::context::Context, kafka::registry::SchemaRegistry, Health};
+use crate::{
+    broker::{
+        health::Health,
+        kafka::{config::KafkaConfig, context::Context, registry::SchemaRegistry},
+    },
+    support::backoff::Backoff,
+};
 
 /// Name in `/health`.
 pub const HEALTH_NAME: &str = "kafka-producer";
@@ -38,7 +44,7 @@ impl Partitioner for RigPartitioner {
         let n = partitions.max(1) as u32;
         let p = match key {
             Some(k) if !k.is_empty() => partition_for_key(k, n),
-            _ => (crate::token::random_u64() % u64::from(n)) as u32,
+            _ => (crate::support::ids::random_u64() % u64::from(n)) as u32,
         };
         p as i32
     }

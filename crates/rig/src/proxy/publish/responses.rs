@@ -21,11 +21,11 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 use super::metrics::Responses;
 use crate::{
+    broker::kafka::group::MessageHandler,
     proxy::{
         correlation::{binary_response, CorrelationError, Correlations},
         owner::Owner,
     },
-    source::kafka::consumer::MessageHandler,
 };
 
 /// Name in `/health`.

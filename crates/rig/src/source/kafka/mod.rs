@@ -2,24 +2,20 @@
 //! whose messages are decoded with the CloudEvents Kafka binding
 //! (`rig_core::binding::kafka`) and dispatched like any other event.
 //!
-//! The group loop ([`consumer::spawn_group`]), the client context and the
-//! schema registry are shared with the proxy's Kafka producer and response
-//! consumer (`crate::proxy::publish`).
+//! Its settings, the group loop, the client context and the schema registry
+//! are shared with the proxy's Kafka producer and response consumer, so they
+//! live in `crate::broker::kafka`.
 
-pub mod config;
 #[cfg(feature = "kafka")]
 pub(crate) mod consumer;
-#[cfg(feature = "kafka")]
-pub(crate) mod context;
-#[cfg(feature = "kafka")]
-pub mod registry;
 
 use tokio::task::JoinHandle;
 
 use super::Dispatcher;
+use crate::broker::kafka::config::KafkaConfig;
 
 /// Starts the consumer task (or warns that this build cannot).
-pub fn start(config: config::KafkaConfig, dispatcher: Dispatcher) -> Vec<JoinHandle<()>> {
+pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> Vec<JoinHandle<()>> {
     #[cfg(feature = "kafka")]
     {
         vec![consumer::start(config, dispatcher)]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::config::{boolean, Reader, Strings};
+use crate::support::env::{boolean, Reader, Strings};
 
 #[derive(Debug, Clone)]
 pub struct KinesisConfig {

@@ -1,6 +1,7 @@
 //! The Kinesis consumer (rig-spec 4.4), native: every shard of `KINESIS_STREAM`
 //! is read with `GetRecords` from the latest record on; each record is a
 //! structured CloudEvent, delivered re-serialised with a `traceparent`.
+//! The SDK client is shared with the proxy's target (`crate::broker::kinesis`).
 
 pub mod config;
 #[cfg(feature = "kinesis")]

@@ -9,13 +9,14 @@
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_kinesis::{primitives::DateTime, types::ShardIteratorType, Client};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
 use super::config::KinesisConfig;
 use crate::{
-    source::{backoff::Backoff, Dispatcher, Source},
+    broker::kinesis::{client, error_text},
+    source::{Dispatcher, Source},
+    support::backoff::Backoff,
     telemetry::{self, Kind, TraceContext},
 };
 
@@ -36,19 +37,6 @@ struct Positions {
     closed: HashSet<String>,
 }
 
-/// A Kinesis client for `region` (and a custom `endpoint`), credentials from
-/// the standard AWS chain; also used by the proxy's `kinesis` target.
-pub(crate) async fn client(region: &str, endpoint: Option<&str>) -> Client {
-    // rustls with ring, as the rest of the process (see Cargo.toml).
-    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).region(aws_config::Region::new(region.to_string()));
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-    }
-    Client::new(&loader.load().await)
-}
-
 async fn run(config: KinesisConfig, dispatcher: Dispatcher) {
     tracing::info!(stream = %config.stream, app = %config.app_name, region = %config.region, endpoint = ?config.endpoint, "Starting the Kinesis consumer.");
     let client = client(&config.region, config.endpoint.as_deref()).await;
@@ -59,18 +47,6 @@ async fn run(config: KinesisConfig, dispatcher: Dispatcher) {
         dispatcher.health().down(Source::Kinesis, error_text(&*error));
         backoff.wait().await;
     }
-}
-
-/// The full chain of an SDK error (its top level is only "service error").
-pub(crate) fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        cur = s.source();
-    }
-    text
 }
 
 /// Reads until an error; returns it.

@@ -2,15 +2,19 @@
 //! `NATS_SOURCE_TOPICS`; message bodies are structured CloudEvents, forwarded
 //! as their exact JSON text.
 
-pub mod config;
+//!
+//! Its settings and the connect are shared with the proxy's NATS target
+//! (`crate::broker::nats`).
+
 #[cfg(feature = "nats")]
 pub(crate) mod subscriber;
 
 use tokio::task::JoinHandle;
 
 use super::Dispatcher;
+use crate::broker::nats::config::NatsConfig;
 
-pub fn start(config: config::NatsConfig, dispatcher: Dispatcher) -> Vec<JoinHandle<()>> {
+pub fn start(config: NatsConfig, dispatcher: Dispatcher) -> Vec<JoinHandle<()>> {
     #[cfg(feature = "nats")]
     {
         vec![subscriber::start(config, dispatcher)]

@@ -1,58 +1,22 @@
 //! NATS: async-nats reconnects (and resubscribes) by itself; this loop only
 //! turns messages into events and the client's connection state into health.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use async_nats::{connection::State, Client, ConnectOptions, Event, ServerAddr};
+use async_nats::connection::State;
 use futures_util::StreamExt;
 use rig_core::CloudEvent;
 use tokio::task::JoinHandle;
 
-use super::config::NatsConfig;
-use crate::source::{backoff::Backoff, Component, Dispatcher, Health, Source};
+use crate::{
+    broker::nats::{config::NatsConfig, connect::connect},
+    source::{Dispatcher, Source},
+    support::backoff::Backoff,
+};
 
 pub fn start(config: NatsConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
     dispatcher.health().register(Source::Nats);
     tokio::spawn(run(config, dispatcher))
-}
-
-fn server_addrs(servers: &[String]) -> Result<Vec<ServerAddr>, async_nats::Error> {
-    servers
-        .iter()
-        .map(|s| if s.contains("://") { s.parse() } else { format!("nats://{s}").parse() })
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
-}
-
-/// Connects to `config.servers` as `client_name`, retrying until a server is
-/// there and reconnecting forever (backoff capped at `config.backoff_max`);
-/// the client's connection events keep `component`'s health current. Shared
-/// by the event source and the proxy's NATS target.
-pub(crate) async fn connect(
-    config: &NatsConfig,
-    client_name: &str,
-    health: Arc<Health>,
-    component: impl Component + Send + Sync + 'static,
-) -> Result<Client, async_nats::Error> {
-    let addrs = server_addrs(&config.servers)?;
-    let max_delay = config.backoff_max;
-    let options = ConnectOptions::new()
-        .name(client_name)
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .reconnect_delay_callback(move |attempts| Duration::from_millis(100u64 << attempts.min(8)).min(max_delay))
-        .event_callback(move |event| {
-            let h = health.clone();
-            async move {
-                match event {
-                    Event::Connected => h.up(component),
-                    Event::Disconnected => h.down(component, "disconnected from the NATS server"),
-                    Event::ClientError(e) => h.down(component, e),
-                    other => tracing::debug!(event = %other, client = component.name(), "NATS connection event."),
-                }
-            }
-        });
-    Ok(async_nats::connect_with_options(addrs, options).await?)
 }
 
 async fn run(config: NatsConfig, dispatcher: Dispatcher) {

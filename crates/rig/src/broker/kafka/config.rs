@@ -1,8 +1,9 @@
-//! Kafka consumer settings from RIG's variables (rig-spec 8.5).
+//! Kafka client settings from RIG's variables (rig-spec 8.5), for every Kafka
+//! client of the gateway (consumers and the producer).
 
 use std::{path::PathBuf, time::Duration};
 
-use crate::config::{list, Reader, Strings};
+use crate::support::env::{list, Reader, Strings};
 
 /// SASL mechanism and credentials from `KAFKA_SASL=<mechanism>:<user>:<password>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +98,7 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) ->
         }
     });
     let sasl = r.parse("KAFKA_SASL", parse_sasl);
-    let ssl_enabled = r.parse("KAFKA_SSL_ENABLED", crate::config::boolean);
+    let ssl_enabled = r.parse("KAFKA_SSL_ENABLED", crate::support::env::boolean);
     let tls = if ssl_enabled {
         let mut file = |name: &'static str| {
             let value = r.raw(name).trim().to_string();
@@ -179,7 +180,7 @@ fn parse_properties(s: &str) -> Result<Vec<(String, String)>, String> {
 mod tests {
     use crate::Config;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<crate::config::ConfigError>> {
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<crate::support::env::ConfigError>> {
         Config::from_pairs(pairs)
     }
 

@@ -1,8 +1,9 @@
-//! NATS consumer settings from RIG's variables (rig-spec 8.6).
+//! NATS settings from RIG's variables (rig-spec 8.6), for the consumer and the
+//! proxy's NATS target.
 
 use std::time::Duration;
 
-use crate::config::{list, Reader, Strings};
+use crate::support::env::{list, Reader, Strings};
 
 #[derive(Debug, Clone)]
 pub struct NatsConfig {

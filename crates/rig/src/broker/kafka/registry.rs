@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use rig_core::binding::avro::{AvroError, AvroSchema};
 
-use crate::hub::lock;
+use crate::support::sync::lock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

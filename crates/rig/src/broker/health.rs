@@ -3,7 +3,7 @@
 //! Clients register before their first connection attempt, so a gateway whose
 //! broker was never reachable is reported down, not healthy.
 //!
-//! The event sources report under their [`Source`] name; the proxy's broker
+//! The event sources report under their `Source` name; the proxy's broker
 //! clients (Kafka producer, response consumer, NATS publisher) under names of
 //! their own, through the same [`Component`] trait.
 
@@ -15,18 +15,11 @@ use std::{
 
 use serde_json::{json, Value};
 
-use super::Source;
-use crate::hub::lock;
+use crate::support::sync::lock;
 
 /// Something with a connection state, named in the report.
 pub trait Component: Copy {
     fn name(self) -> &'static str;
-}
-
-impl Component for Source {
-    fn name(self) -> &'static str {
-        Source::name(self)
-    }
 }
 
 impl Component for &'static str {
@@ -119,6 +112,7 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Source;
 
     #[test]
     fn healthy_only_when_every_source_is_up() {

@@ -1,6 +1,6 @@
 //! librdkafka callbacks: its log lines go to `tracing` (at debug: librdkafka
 //! repeats connection errors on every retry), transport errors and broker
-//! states feed the source's health.
+//! states feed the client's health.
 
 use rdkafka::{
     client::ClientContext,
@@ -11,7 +11,7 @@ use rdkafka::{
     types::RDKafkaErrorCode,
 };
 
-use crate::source::Health;
+use crate::broker::health::Health;
 
 /// Shared by every Kafka client of the gateway (consumers and the producer).
 pub struct Context {
