@@ -21,6 +21,9 @@
 //! - [`support`]: the ground floor: env parsing toolkit and variable table, lock policy, ids, time, back-off.
 //! - [`app`]: wires it together, binds, serves, shuts down.
 
+// No unwrap outside tests: an invariant is stated with `expect`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod accept;
 pub mod app;
 pub mod auth;
