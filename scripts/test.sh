@@ -17,6 +17,13 @@ bash scripts/install-test-deps.sh
 echo "== cargo build"
 cargo build --workspace --all-targets --locked
 
+echo "== clippy (workspace lints, clippy.toml bans)"
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+else
+    echo "clippy is not installed with this toolchain: lints not checked" >&2
+fi
+
 echo "== cargo test"
 # Kinesis tests talk to moto, which takes any credentials; the SDK reads them
 # from the environment.

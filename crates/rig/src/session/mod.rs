@@ -66,7 +66,7 @@ impl Sessions {
             node_id,
             limit: ConnectionLimit::new(config.max_connections_per_minute),
             settings: Settings {
-                subscription_limits: config.subscription_limits.clone(),
+                subscription_limits: config.subscription_limits,
                 subscription_check: config.auth.subscription_check.clone(),
                 max_sessions_per_connection: config.max_sessions_per_connection,
                 outbox_capacity: config.hub.outbox_capacity,
