@@ -7,11 +7,13 @@
 //! - [`ids`]: random bytes, numbers and UUIDs.
 //! - [`time`]: RFC 3339 timestamps.
 //! - [`backoff`]: the reconnect delay of every broker and peer loop.
+//! - [`io`]: socket wrappers' write pass-through.
 //! - [`response`]: JSON error bodies and JSON responses.
 
 pub mod backoff;
 pub mod env;
 pub mod ids;
+pub mod io;
 pub mod response;
 pub mod sync;
 pub mod time;
