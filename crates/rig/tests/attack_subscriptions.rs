@@ -74,27 +74,20 @@ async fn oversized_subscription_lists_are_refused_on_every_path_and_nobody_stall
 
     // Sessions a PUT may tie to the connection through bearer tokens.
     let url = g.url(&format!("/_rig/v1/connection/sse/{token}/subscriptions"));
-    let bearer: Vec<String> = (0..17).map(|i| format!("Bearer {}", jwt(json!({"jti": format!("s{i}")})))).collect();
-    let r = reqwest::Client::new()
-        .put(&url)
-        .header("content-type", "application/json")
-        .header("authorization", bearer.join(", "))
-        .body(json!({"subscriptions": []}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(refused(r, 400).await.contains("bearer tokens"));
-    // Nor may PUTs pile sessions up: 9 and then 9 more is over 16.
-    for (round, expected) in [(0, 204), (1, 400)] {
-        let bearer: Vec<String> = (0..9).map(|i| format!("Bearer {}", jwt(json!({"jti": format!("r{round}-{i}")})))).collect();
-        let r = reqwest::Client::new()
+    let put_with_sessions = |prefix: String, n: usize| {
+        let bearer: Vec<String> = (0..n).map(|i| format!("Bearer {}", jwt(json!({"jti": format!("{prefix}{i}")})))).collect();
+        reqwest::Client::new()
             .put(&url)
             .header("content-type", "application/json")
             .header("authorization", bearer.join(", "))
             .body(json!({"subscriptions": []}).to_string())
             .send()
-            .await
-            .unwrap();
+    };
+    let r = put_with_sessions("s".into(), 17).await.unwrap();
+    assert!(refused(r, 400).await.contains("bearer tokens"));
+    // Nor may PUTs pile sessions up: 9 and then 9 more is over 16.
+    for (round, expected) in [(0, 204), (1, 400)] {
+        let r = put_with_sessions(format!("r{round}-"), 9).await.unwrap();
         if expected == 204 {
             assert_eq!(r.status(), 204);
             assert_eq!(sse.next_event().await.unwrap().name, "rig.subscriptions_set");

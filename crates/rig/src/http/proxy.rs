@@ -13,7 +13,7 @@ use axum::{
 
 use super::body;
 use crate::{
-    proxy::{self, api::Target, forward, metrics::Outcome, pipeline, request::ProxyRequest, request_log::LogEntry, route::Match},
+    proxy::{self, answer, api::Target, forward, metrics::Outcome, pipeline, request::ProxyRequest, request_log::LogEntry, route::Match},
     state::Shared,
     support::response::{json_error, json_response},
     telemetry::{self, Kind},
@@ -44,7 +44,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
     let query = parts.uri.query();
     if api.auth.jwt && endpoint.secured && !pipeline::authenticated(&app.auth, &api, &parts.headers, query).await {
         let mut r = json_error(StatusCode::UNAUTHORIZED, "Authentication failed.");
-        pipeline::cors(&app.cors_header(), &mut r, "content-type");
+        answer::cors(&app.cors_header(), &mut r, "content-type");
         return r;
     }
     let mut headers = parts.headers.clone();

@@ -7,13 +7,18 @@
 //! - [`publish`]: the `kafka`, `nats` and `kinesis` targets.
 //! - [`request_log`]: `REQUEST_LOG` sinks.
 //! - [`validate`], [`store`], [`route`]: definitions checked, kept, compiled into the route table.
+//! - [`answer`]: the CORS headers of the proxy's own answers.
 //! - [`path`]: the request path normalised before matching (dot-segments, encodings).
 //! - [`forward`]: the `http` target's upstream request and pooled client.
 //! - [`metrics`] keeps `rig_proxy_requests_total`.
 //! - [`config`]: the `PROXY_*` settings.
+//! - [`pipeline`]: token checks and the `http` target (forward, relay, await the asynchronous response).
+//! - [`owner`]: responses for requests waiting on another node.
+//! - [`replicate`]: API definitions kept the same on every node.
 //!
 //! The HTTP handlers are in `crate::http::{proxy, apis, responses}`.
 
+pub mod answer;
 pub mod api;
 pub mod config;
 pub mod correlation;

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 use super::{
+    answer::cors,
     api::{Api, ResponseFrom},
     correlation::{AsyncResponse, Pending},
     forward::{self, ForwardError, Hop, IdleTimeout},
@@ -27,14 +28,6 @@ use crate::{
 
 /// Most tokens of one request that are checked (each is a signature check).
 const MAX_TOKENS: usize = 32;
-
-/// `access-control-allow-*` as RIG sets them on its own proxy answers.
-pub fn cors(origin: &HeaderValue, r: &mut Response, allow_headers: &'static str) {
-    let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("*"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(allow_headers));
-}
 
 /// At least one valid token (rig-spec 6.5): from the API's header (`Authorization`:
 /// `Bearer` credentials; any other header: raw tokens) and its query parameter

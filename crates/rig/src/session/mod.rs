@@ -106,9 +106,4 @@ impl Sessions {
             _ => None,
         }
     }
-
-    /// The id this node puts in its connection tokens.
-    pub fn node_id(&self) -> u64 {
-        self.node_id
-    }
 }

@@ -48,6 +48,7 @@ use tokio::task::JoinHandle;
 
 use self::metrics::{Produced, Responses};
 use super::{
+    answer,
     api::{Endpoint, Target},
     config::ProxyConfig,
     correlation::{AsyncResponse, Correlations},
@@ -204,10 +205,7 @@ impl Call<'_> {
     }
 
     fn cors(&self, r: &mut Response) {
-        let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.context.cors.clone());
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("*"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type,authorization"));
+        answer::cors(&self.context.cors, r, "content-type,authorization");
     }
 
     /// A text answer (RIG's `Accepted.`).
