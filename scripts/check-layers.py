@@ -32,7 +32,7 @@ LAYERS = [
     ["broker"],
     ["auth", "telemetry"],
     ["hub"],
-    ["accept", "limit", "per_ip", "cors", "tls", "token"],
+    ["accept", "lifecycle", "limit", "per_ip", "cors", "tls", "token"],
     ["support"],
 ]
 

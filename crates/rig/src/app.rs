@@ -15,6 +15,7 @@ use crate::{
     config::Config,
     http::{inbound, internal},
     hub::{CloseReason, Hub, Window},
+    lifecycle::Lifecycle,
     limit::PerAddress,
     per_ip::PerIp,
     proxy::{self, Proxy},
@@ -36,8 +37,11 @@ pub struct RunningApp {
     /// (public, internal) HTTPS addresses when HTTPS is on.
     pub https_addrs: Option<(SocketAddr, SocketAddr)>,
     pub state: Shared,
-    /// The accept loops: stopped first on shutdown.
+    /// The public accept loops: stopped first on shutdown.
     listeners: Vec<JoinHandle<()>>,
+    /// The internal ones: they keep answering (probes see `/readyz` 503,
+    /// metrics stay readable) until the drain is over.
+    internal: Vec<JoinHandle<()>>,
     /// Sweeps, broker clients, replication, trace export: stopped last.
     background: Vec<JoinHandle<()>>,
 }
@@ -59,24 +63,27 @@ impl App {
         let node_id = random_u64();
         let (state, export) = build(config, node_id, inbound_addr, api_addr).await?;
         let c = &state.config;
-        let limits =
-            server::Limits { body_read_timeout: c.body_read_timeout, per_ip: state.per_ip.clone(), write_timeout: c.write_timeout };
+        let limits = server::Limits {
+            body_read_timeout: c.body_read_timeout,
+            per_ip: state.per_ip.clone(),
+            write_timeout: c.write_timeout,
+            lifecycle: state.lifecycle.clone(),
+        };
         let serve = |listener, name, router, tls| tokio::spawn(server::serve(Acceptor::new(listener, name), router, tls, limits.clone()));
-        let mut listeners = vec![
-            serve(inbound, "public", inbound::router(state.clone()), None),
-            serve(api, "internal", internal::router(state.clone()), None),
-        ];
+        let mut listeners = vec![serve(inbound, "public", inbound::router(state.clone()), None)];
+        let mut internal = vec![serve(api, "internal", internal::router(state.clone()), None)];
         let mut https = None;
         if let Some(tls) = &c.tls {
             let inbound = listen(SocketAddr::new(c.bind_address, c.inbound_https_port))?;
             let api = listen(SocketAddr::new(c.api_bind_address, c.api_https_port))?;
             https = Some((inbound.local_addr()?, api.local_addr()?));
             listeners.push(serve(inbound, "public https", inbound::router(state.clone()), Some(tls.clone())));
-            listeners.push(serve(api, "internal https", internal::router(state.clone()), Some(tls.clone())));
+            internal.push(serve(api, "internal https", internal::router(state.clone()), Some(tls.clone())));
         }
         let background = background(&state, export);
+        state.lifecycle.set_listening();
         tracing::info!(%inbound_addr, %api_addr, ?https, "Gateway listening.");
-        Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, listeners, background })
+        Ok(RunningApp { inbound_addr, api_addr, https_addrs: https, state, listeners, internal, background })
     }
 }
 
@@ -96,7 +103,7 @@ impl App {
 async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAddr) -> io::Result<(Shared, Option<telemetry::ExportTask>)> {
     let window = Window::new(config.hub.resume_window, config.hub.resume_window_bytes, config.hub.resume_max_age);
     let hub = Arc::new(Hub::with_window(config.extractors.clone(), window));
-    let (tracer, export) = telemetry::start(&config.tracing);
+    let (tracer, export) = telemetry::start(&config.tracing, &config.trust);
     let cluster = match config.cluster.clone() {
         Some(cc) => {
             let local = LocalNode { id: node_id, bind: config.bind_address, inbound, api, longpoll_wait: config.longpoll_wait };
@@ -109,7 +116,7 @@ async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAdd
     if let Some(peers) = cluster.clone() {
         dispatcher.forward_with(Arc::new(move |event| peers.forward_event(event)));
     }
-    let auth = Arc::new(Auth::new(&config.auth));
+    let auth = Arc::new(Auth::new(&config.auth, &config.trust));
     let state = AppState {
         sessions: Sessions::new(&config, hub.clone(), auth.clone(), cluster.clone(), node_id),
         proxy: Proxy::new(
@@ -121,6 +128,7 @@ async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAdd
                 node_name: &config.node_name,
                 node_cookie: config.node_cookie.as_deref(),
                 api_authorization: config.api_access.authorization(),
+                trust: &config.trust,
             },
             node_id,
             cluster.clone(),
@@ -132,6 +140,7 @@ async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAdd
         auth,
         hub,
         cluster,
+        lifecycle: Arc::new(Lifecycle::default()),
         config,
     };
     Ok((Arc::new(state), export))
@@ -177,11 +186,21 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
+/// What was still open when shutdown returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Left {
+    pub connections: usize,
+    pub requests: usize,
+}
+
 impl RunningApp {
-    /// Graceful shutdown: stop accepting, tell every client to reconnect
-    /// elsewhere (`rig.connection_closed` with reason `shutdown`, WebSocket close
-    /// 1001), then wait up to `grace` for the connections to go.
-    pub async fn shutdown(mut self, grace: Duration) -> usize {
+    /// Graceful shutdown: not ready any more, stop accepting, tell every
+    /// client to reconnect elsewhere (`rig.connection_closed` with reason
+    /// `shutdown`, WebSocket close 1001), then wait up to `grace` for the
+    /// connections to go and for the requests being answered (proxied
+    /// requests, publishes, asynchronous waits) to finish.
+    pub async fn shutdown(mut self, grace: Duration) -> Left {
+        self.state.lifecycle.drain();
         for accept_loop in self.listeners.drain(..) {
             accept_loop.abort();
         }
@@ -190,8 +209,11 @@ impl RunningApp {
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let (sse, ws, lp) = self.state.hub.connection_counts();
-            let left = sse + ws + lp;
-            if left == 0 || tokio::time::Instant::now() >= deadline {
+            let left = Left { connections: sse + ws + lp, requests: self.state.lifecycle.in_flight() };
+            if left.connections + left.requests == 0 || tokio::time::Instant::now() >= deadline {
+                for accept_loop in self.internal.drain(..) {
+                    accept_loop.abort();
+                }
                 return left;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -201,14 +223,14 @@ impl RunningApp {
     /// Waits until a listener stops (it normally never does).
     pub async fn wait(mut self) {
         if !self.listeners.is_empty() {
-            let _ = futures_util::future::select_all(self.listeners.iter_mut()).await;
+            let _ = futures_util::future::select_all(self.listeners.iter_mut().chain(self.internal.iter_mut())).await;
         }
     }
 }
 
 impl Drop for RunningApp {
     fn drop(&mut self) {
-        for t in self.listeners.iter().chain(&self.background) {
+        for t in self.listeners.iter().chain(&self.internal).chain(&self.background) {
             t.abort();
         }
     }

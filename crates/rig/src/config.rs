@@ -16,6 +16,7 @@ use crate::{
     source::kinesis::config::KinesisConfig,
     support::{
         env::{boolean, list, positive, ConfigError, Reader, Strings},
+        legacy::{Fate, LEGACY},
         vars::VARS,
     },
 };
@@ -35,6 +36,8 @@ pub struct Config {
     pub api_https_port: u16,
     /// TLS settings when HTTPS is on (files read and checked at start).
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `RIG_EXTRA_CA_CERTS`: what every outbound HTTPS client trusts besides the system roots.
+    pub trust: crate::tls::Trust,
     pub cors: crate::cors::Cors,
     pub extractors: ExtractorConfig,
     pub max_connections_per_minute: u64,
@@ -49,7 +52,7 @@ pub struct Config {
     pub node_name: String,
     pub node_cookie: Option<String>,
     pub log_level: tracing::Level,
-    pub log_json: bool,
+    pub log_format: crate::telemetry::logs::LogFormat,
     pub metrics_enabled: bool,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
@@ -82,7 +85,15 @@ impl Config {
         let mut r = Reader::new(strings);
         let jwt = crate::auth::config::jwt(&mut r);
         let source_backoff_max = Duration::from_millis(r.parse("RIG_SOURCE_BACKOFF_MAX_MS", positive));
-        let kafka = crate::broker::kafka::config::parse(&mut r, source_backoff_max);
+        let trust = {
+            let paths = r.raw("RIG_EXTRA_CA_CERTS");
+            crate::tls::Trust::load(&paths).unwrap_or_else(|reason| {
+                r.fail("RIG_EXTRA_CA_CERTS", paths, reason);
+                crate::tls::Trust::default()
+            })
+        };
+        let kafka = crate::broker::kafka::config::parse(&mut r, source_backoff_max)
+            .map(|k| crate::broker::kafka::config::KafkaConfig { trust: trust.clone(), ..k });
         let nats = crate::broker::nats::config::parse(&mut r, source_backoff_max);
         let kinesis = crate::source::kinesis::config::parse(&mut r, source_backoff_max);
         let tracing = crate::telemetry::config::parse(&mut r);
@@ -111,6 +122,7 @@ impl Config {
                     None
                 })
             },
+            trust,
             cors: r.parse("CORS", crate::cors::Cors::parse),
             extractors: r.parse("EXTRACTORS", parse_extractors),
             max_connections_per_minute: r.num("MAX_CONNECTIONS_PER_MINUTE"),
@@ -131,11 +143,7 @@ impl Config {
                 "error" => Ok(tracing::Level::ERROR),
                 _ => Err("expected debug, info, warn or error".into()),
             }),
-            log_json: r.parse("LOG_FMT", |s| match s.to_ascii_lowercase().as_str() {
-                "erlang" | "" => Ok(false),
-                "json" | "gcl" => Ok(true),
-                _ => Err("expected erlang or json".into()),
-            }),
+            log_format: r.parse("LOG_FMT", crate::telemetry::logs::LogFormat::parse),
             metrics_enabled: r.parse("PROMETHEUS_METRICS_ENABLED", boolean),
             max_body_bytes: r.num("RIG_MAX_BODY_BYTES"),
             body_read_timeout: Duration::from_millis(r.parse("RIG_BODY_READ_TIMEOUT_MS", positive)),
@@ -192,14 +200,27 @@ fn parse_extractors(s: &str) -> Result<ExtractorConfig, String> {
 /// `rig --help`: every variable with its default.
 pub fn help_text() -> String {
     let mut out = String::from(
-        "rig: Reactive Interaction Gateway\n\nUSAGE: rig [--help | --config-markdown]\n\n\
+        "rig: Reactive Interaction Gateway\n\nUSAGE: rig [--help | --version | --check-config | --config-markdown]\n\n\
+         --check-config  validate every variable and file, bind nothing; exit 0 or 64\n\n\
          All configuration is by environment variable (RIG 3.0 names keep their meaning):\n\n",
     );
     for v in VARS {
         let default = if v.default.is_empty() { "(empty)" } else { v.default };
         out.push_str(&format!("  {:<34} default {}\n      {}\n", v.name, default, v.doc));
     }
+    out.push_str("\nVariables of RIG 1.x/2.x (a warning at start names each one set):\n\n");
+    for (old, fate) in LEGACY {
+        out.push_str(&format!("  {:<34} {}\n", old, fate_text(fate)));
+    }
     out
+}
+
+fn fate_text(fate: &Fate) -> String {
+    match fate {
+        Fate::Renamed(new) => format!("renamed: read as {new} when that is not set"),
+        Fate::Switch(target) => format!("false empties {target}"),
+        Fate::Gone(instead) => format!("gone: {instead}"),
+    }
 }
 
 /// The operator reference in docs/configuration.md (kept equal by a test).
@@ -211,6 +232,10 @@ pub fn markdown_reference() -> String {
     );
     for v in VARS {
         out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", v.name, v.default, v.origin, v.doc));
+    }
+    out.push_str("\n## Variables of RIG 1.x and 2.x\n\nEach one set gets a warning at start, as does every unknown `RIG_*` variable.\n\n| Variable | What became of it |\n|---|---|\n");
+    for (old, fate) in LEGACY {
+        out.push_str(&format!("| `{old}` | {} |\n", fate_text(fate)));
     }
     out
 }

@@ -33,6 +33,7 @@ pub mod config;
 pub mod cors;
 pub mod http;
 pub mod hub;
+pub mod lifecycle;
 pub mod limit;
 pub mod per_ip;
 pub mod proxy;

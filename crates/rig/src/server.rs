@@ -24,7 +24,7 @@ pub use self::deadline::{timed_out, BodyTimedOut};
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{HeaderValue, StatusCode},
     middleware::Next,
     response::Response,
@@ -52,6 +52,7 @@ use self::{
 };
 use crate::{
     accept::Acceptor,
+    lifecycle::Lifecycle,
     per_ip::{Counted, PerIp, Slot},
     support::response::json_error,
     transport::{
@@ -85,13 +86,17 @@ pub struct Limits {
     pub per_ip: Arc<PerIp>,
     /// `RIG_WRITE_TIMEOUT_MS`: a write that makes no progress this long ends its connection.
     pub write_timeout: Duration,
+    /// Counts the requests being answered, so shutdown can wait for them.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 /// Serves `router` on `listener` until the task is dropped; with `tls`, every
 /// connection is TLS and may speak HTTP/2 (ALPN), WebSockets included (RFC 8441).
 /// A write that makes no progress for `limits.write_timeout` ends its connection.
 pub async fn serve(mut listener: Acceptor, router: Router, tls: Option<Arc<rustls::ServerConfig>>, limits: Limits) {
-    let router = router.layer(axum::middleware::from_fn(limit_header_values));
+    let router = router
+        .layer(axum::middleware::from_fn(limit_header_values))
+        .layer(axum::middleware::from_fn_with_state(limits.lifecycle.clone(), count_request));
     let acceptor = tls.map(TlsAcceptor::from);
     let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
@@ -262,6 +267,12 @@ async fn serve_hyper(io: WriteDeadline<Counted<Rewind>>, router: Router, peer: P
     if let Err(error) = conn.await {
         tracing::debug!(%error, "Connection ended with an error.");
     }
+}
+
+/// Holds a request in the in-flight count until its handler has answered.
+async fn count_request(State(lifecycle): State<Arc<Lifecycle>>, req: Request, next: Next) -> Response {
+    let _in_flight = lifecycle.request();
+    next.run(req).await
 }
 
 /// 431 with a JSON reason for a header value over RIG's 16 KiB limit.

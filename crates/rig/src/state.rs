@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 
 use crate::{
-    auth::Auth, cluster::Cluster, config::Config, hub::Hub, limit::PerAddress, per_ip::PerIp, proxy::Proxy, session::Sessions,
-    source::Dispatcher, telemetry::Tracer,
+    auth::Auth, cluster::Cluster, config::Config, hub::Hub, lifecycle::Lifecycle, limit::PerAddress, per_ip::PerIp, proxy::Proxy,
+    session::Sessions, source::Dispatcher, telemetry::Tracer,
 };
 
 /// State shared by every handler.
@@ -27,6 +27,8 @@ pub struct AppState {
     pub tracer: Tracer,
     /// The reverse proxy: API definitions, waiting requests, publish targets.
     pub proxy: Proxy,
+    /// Listening, draining, requests in flight (readiness and shutdown).
+    pub lifecycle: Arc<Lifecycle>,
     /// The other nodes, when this one is part of a cluster.
     pub cluster: Option<Arc<Cluster>>,
 }

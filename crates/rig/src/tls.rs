@@ -66,3 +66,53 @@ mod tests {
         assert!(server_config("/nonexistent/cert.pem", "/nonexistent/key.pem", "").unwrap_err().contains("HTTPS_CERTFILE"));
     }
 }
+
+/// Outbound trust (`RIG_EXTRA_CA_CERTS`): CA certificates every outbound HTTPS
+/// client accepts besides the system's (or, without any, the Mozilla) roots:
+/// JWKS, check URLs, the schema registry, proxy backends, OTLP/Zipkin.
+#[derive(Debug, Clone, Default)]
+pub struct Trust(Arc<Vec<CertificateDer<'static>>>);
+
+impl Trust {
+    /// Reads every certificate of the comma-separated PEM files in `paths`.
+    pub fn load(paths: &str) -> Result<Trust, String> {
+        let mut certs = Vec::new();
+        for path in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let found: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<_, _>>())
+                .map_err(|e| format!("{path:?}: {e}"))?;
+            if found.is_empty() {
+                return Err(format!("{path:?} holds no PEM certificate"));
+            }
+            certs.extend(found);
+        }
+        Ok(Trust(Arc::new(certs)))
+    }
+
+    pub fn extra(&self) -> &[CertificateDer<'static>] {
+        &self.0
+    }
+
+    /// A reqwest client builder that also trusts the extra certificates.
+    pub fn reqwest(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        for cert in self.0.iter() {
+            if let Ok(c) = reqwest::Certificate::from_der(cert) {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        builder
+    }
+
+    /// The system's roots (Mozilla's when the system has none) plus the extra ones.
+    pub fn roots(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(native.certs);
+        if added == 0 {
+            tracing::info!("No usable system CA certificates; outbound HTTPS is checked against the built-in Mozilla roots.");
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        roots.add_parsable_certificates(self.0.iter().cloned());
+        roots
+    }
+}

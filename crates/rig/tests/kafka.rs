@@ -60,7 +60,7 @@ async fn every_encoding_reaches_sse_websocket_and_long_polling() {
     lp.get().await;
     assert_eq!(lp.poll().await.len(), 2, "greeting events");
     warm_up(&mut k.producer, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
 
     // 1. Structured 0.2 with a content-type header and an extension.
     let e1 = json!({"specversion": "0.2", "type": "greeting", "source": "/k", "id": "1",
@@ -170,7 +170,7 @@ async fn a_broker_restart_is_reported_on_health_and_delivery_resumes() {
     let mut sse = SseClient::connect(&sse_subscribed(&rig, &["greeting"])).await;
     sse.greeted().await;
     warm_up(&mut k.producer, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
 
     k.broker.stop().await;
     let report = wait_down(&rig, "kafka").await;
@@ -184,7 +184,7 @@ async fn a_broker_restart_is_reported_on_health_and_delivery_resumes() {
     k.broker.restart().await;
     k.producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
     warm_up(&mut k.producer, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
     k.producer.ok(&structured(&greeting("after", json!({"name": "alice"})), None)).await;
     assert_eq!(next_real(&mut sse).await.json()["id"], "after");
 }

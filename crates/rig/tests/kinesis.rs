@@ -53,7 +53,7 @@ async fn events_reach_sse_and_websocket_with_a_traceparent() {
     let mut ws = ws_connect(&ws_subscribed(&rig, &["greeting"])).await;
     ws_greeted(&mut ws).await;
     warm_up(&mut k.producer, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
 
     let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     k.producer
@@ -87,7 +87,7 @@ async fn a_service_restart_is_reported_on_health_and_delivery_resumes() {
     let mut sse = SseClient::connect(&sse_subscribed(&rig, &["greeting"])).await;
     sse.greeted().await;
     warm_up(&mut k.producer, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
 
     k.server.stop().await;
     let report = wait_down(&rig, "kinesis").await;
@@ -97,7 +97,7 @@ async fn a_service_restart_is_reported_on_health_and_delivery_resumes() {
     k.server.restart().await;
     k.producer.ok(&json!({"op": "create_stream", "stream": STREAM})).await;
     warm_up(&mut k.producer, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
     k.producer.ok(&put(&greeting("after", json!({})).to_string())).await;
     assert_eq!(next_real(&mut sse).await.json()["id"], "after");
 }

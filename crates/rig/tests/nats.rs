@@ -42,7 +42,7 @@ async fn events_reach_sse_and_websocket_verbatim_from_every_subject() {
     let mut ws = ws_connect(&ws_subscribed(&rig, &["greeting"])).await;
     ws_greeted(&mut ws).await;
     warm_up(&mut n.publisher, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
 
     let texts = [
         // 0.2 with odd spacing and an unknown property: delivered byte for byte.
@@ -74,7 +74,7 @@ async fn a_server_restart_is_reported_on_health_and_delivery_resumes() {
     let mut sse = SseClient::connect(&sse_subscribed(&rig, &["greeting"])).await;
     sse.greeted().await;
     warm_up(&mut n.publisher, &mut sse, warmup).await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
 
     n.server.stop().await;
     let report = wait_down(&rig, "nats").await;
@@ -82,7 +82,7 @@ async fn a_server_restart_is_reported_on_health_and_delivery_resumes() {
     assert_eq!(rig.http.get(rig.url("/_rig/health")).send().await.unwrap().status(), 200);
 
     n.server.restart().await;
-    assert_eq!(wait_health(&rig, 200).await, "OK");
+    wait_ready(&rig).await;
     warm_up(&mut n.publisher, &mut sse, warmup).await;
     n.publisher.ok(&publish("rig", &greeting("after", json!({})).to_string())).await;
     assert_eq!(next_real(&mut sse).await.json()["id"], "after");

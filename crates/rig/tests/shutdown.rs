@@ -22,8 +22,12 @@ async fn sigterm_tells_live_clients_to_reconnect_and_exits() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // Warnings (say, about variables of the environment) may come first.
     let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    while !line.starts_with("rig: listening on") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "rig exited before listening");
+    }
     let public = line.split_whitespace().nth(3).expect("rig: listening on <addr> ...").to_string();
 
     let subs = enc(r#"[{"eventType":"greeting"}]"#);

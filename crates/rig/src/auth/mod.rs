@@ -42,9 +42,12 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(config: &AuthConfig) -> Self {
-        let http =
-            reqwest::Client::builder().timeout(config.check_timeout).build().expect("an HTTP client with default TLS settings builds");
+    /// `trust`: `RIG_EXTRA_CA_CERTS`, for the JWKS and check URLs.
+    pub fn new(config: &AuthConfig, trust: &crate::tls::Trust) -> Self {
+        let http = trust
+            .reqwest(reqwest::Client::builder().timeout(config.check_timeout))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
         let jwks = config.jwks_url.as_ref().map(|url| Jwks::new(url.clone(), http.clone(), config.jwks_min_refetch));
         Auth { jwt: config.jwt.clone(), jwks, blacklist: Blacklist::default(), privileges: config.privileges.clone(), http }
     }

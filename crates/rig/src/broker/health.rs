@@ -75,10 +75,15 @@ impl Health {
 
     /// `None` when every source is connected, else a JSON report of all of them.
     pub fn report(&self) -> Option<Value> {
-        let states = lock(&self.states);
-        if states.values().all(|s| s.connected) {
+        if lock(&self.states).values().all(|s| s.connected) {
             return None;
         }
+        Some(json!({"status": "unavailable", "sources": self.sources()}))
+    }
+
+    /// Every registered component: `{"kafka": {"status": "up", "since_seconds": 12}, ...}`.
+    pub fn sources(&self) -> Value {
+        let states = lock(&self.states);
         let sources: serde_json::Map<String, Value> = states
             .iter()
             .map(|(src, s)| {
@@ -91,7 +96,7 @@ impl Health {
                 (src.to_string(), v)
             })
             .collect();
-        Some(json!({"status": "unavailable", "sources": sources}))
+        Value::Object(sources)
     }
 
     /// Every registered component's state, by name.

@@ -28,7 +28,7 @@ pub mod wire;
 use std::{
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -74,6 +74,10 @@ pub struct Cluster {
     forwarder: forward::Forwarder,
     handle: Arc<ChitchatHandle>,
     tasks: Vec<JoinHandle<()>>,
+    /// When this node started, and whether it had anyone to join.
+    started: Instant,
+    had_seeds: bool,
+    gossip_interval: Duration,
 }
 
 impl Drop for Cluster {
@@ -106,6 +110,7 @@ impl Cluster {
         let tcp =
             TcpListener::bind(listen).await.map_err(|e| format!("RIG_CLUSTER_PORT={}: cannot listen on TCP {listen}: {e}", config.port))?;
         let seeds = discovery::resolve(config, advertised).await;
+        let had_seeds = seeds.iter().any(|s| *s != advertised);
         let generation = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let chitchat_config = ChitchatConfig {
             chitchat_id: ChitchatId::new(name.clone(), generation, advertised),
@@ -175,7 +180,27 @@ impl Cluster {
             forwarder: forward::Forwarder::new(name, local.longpoll_wait + Duration::from_secs(10)),
             handle,
             tasks,
+            started: Instant::now(),
+            had_seeds,
+            gossip_interval: config.gossip_interval,
         }))
+    }
+
+    /// Whether this node has joined: it sees a live peer, or it had no one to
+    /// join, or none of its seeds answered within a few gossip rounds (it is
+    /// the first of its cluster). With the details for `/readyz`.
+    pub fn readiness(&self) -> (bool, Value) {
+        let peers = self.directory.peers().len();
+        let settle = (self.gossip_interval * 6).max(Duration::from_secs(3));
+        let waited = self.started.elapsed();
+        let joined = peers > 0 || !self.had_seeds || waited >= settle;
+        let detail = serde_json::json!({
+            "joined": joined,
+            "live_peers": peers,
+            "seeds": self.had_seeds,
+            "waited_ms": waited.as_millis() as u64,
+        });
+        (joined, detail)
     }
 
     /// This node.

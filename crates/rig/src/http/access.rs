@@ -24,7 +24,7 @@ use crate::support::response::json_error;
 use crate::{auth::api_access::ApiAccess, transport::Peer};
 
 /// Paths reachable without the token: what liveness and readiness probes call.
-pub const OPEN_PATHS: &[&str] = &["/health"];
+pub const OPEN_PATHS: &[&str] = &["/health", "/readyz"];
 
 /// The middleware applying rules 1-3 (see the module docs).
 pub async fn guard(State(access): State<ApiAccess>, req: Request, next: Next) -> Response {

@@ -19,6 +19,7 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/connection/sse", any(sse::handler))
         .route("/_rig/v1/connection/ws", get(ws::handler))
         .route("/_rig/health", get(health))
+        .route("/_rig/readyz", get(super::ready::readyz))
         .route("/_rig/v1/connection/longpolling", get(longpoll::handler).options(longpoll::options))
         .route("/_rig/v1/connection/{transport}/{token}/subscriptions", put(subscriptions::put).options(subscriptions::options))
         .route("/_rig/v1/events", post(events::public).options(events::options))
@@ -28,7 +29,8 @@ pub fn router(app: Shared) -> Router {
         .with_state(app)
 }
 
-/// `GET /_rig/health` (and `/health` on the internal port): 200 `OK`.
+/// `GET /_rig/health` (and `/health` on the internal port): 200 `OK` while the
+/// process serves, whatever its brokers do (liveness; readiness is `/readyz`).
 pub async fn health() -> Response {
     let mut r = "OK".into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

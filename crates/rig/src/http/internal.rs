@@ -3,19 +3,19 @@
 
 use crate::support::response::json_response;
 use axum::{
-    extract::State,
     http::StatusCode,
     response::Response,
     routing::{delete, get, post},
     Router,
 };
 
-use super::{access, apis, blacklist, cluster, events, inbound, metrics, openapi, presence, responses, status};
+use super::{access, apis, blacklist, cluster, events, inbound, metrics, openapi, presence, ready, responses, status};
 use crate::state::Shared;
 
 pub fn router(app: Shared) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .route("/health", get(inbound::health))
+        .route("/readyz", get(ready::readyz))
         .route("/v3/apis", get(apis::list).post(apis::create))
         .route("/v2/apis", get(apis::list).post(apis::create))
         .route("/v3/apis/{id}", get(apis::get).put(apis::update).delete(apis::delete))
@@ -43,16 +43,6 @@ pub fn router(app: Shared) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.config.api_access.clone(), access::guard))
         .with_state(app)
-}
-
-/// `GET /health`: 200 `OK` while every configured event source is connected;
-/// 503 with a JSON report naming each source and its last error while one is
-/// down. (The public `/_rig/health` only says the process is alive.)
-async fn health(State(app): State<Shared>) -> Response {
-    match app.dispatcher.health().report() {
-        None => inbound::health().await,
-        Some(report) => json_response(StatusCode::SERVICE_UNAVAILABLE, report.to_string()),
-    }
 }
 
 /// RIG's API 404: `{"errors":{"detail":"Not found"}}`.

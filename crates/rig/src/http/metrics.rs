@@ -50,6 +50,7 @@ fn escape(v: &str) -> String {
 
 fn render(app: &Shared) -> String {
     let mut o = Out(String::with_capacity(4096));
+    build_info(&mut o);
     let hub = &app.hub;
     let s = &hub.stats;
     let (sse, ws, lp) = hub.connection_counts();
@@ -219,6 +220,13 @@ fn produced(o: &mut Out, app: &Shared) {
     for (result, n) in [("delivered", &r.delivered), ("forwarded", &r.forwarded), ("rejected", &r.rejected)] {
         o.sample("rig_proxy_kafka_responses_total", &[("result", result)], n.load(Ordering::Relaxed));
     }
+}
+
+/// `rig_build_info{version, commit, build_date} 1`: which binary each node runs.
+fn build_info(o: &mut Out) {
+    use crate::support::build::{BUILD_DATE, GIT_COMMIT, VERSION};
+    o.family("rig_build_info", "gauge", "Version, git commit and build date of this binary (always 1).");
+    o.sample("rig_build_info", &[("version", VERSION), ("commit", GIT_COMMIT), ("build_date", BUILD_DATE)], 1);
 }
 
 fn process(o: &mut Out) {

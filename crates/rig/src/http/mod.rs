@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod presence;
 pub mod proxy;
+pub mod ready;
 pub mod responses;
 pub mod status;
 pub mod subscriptions;

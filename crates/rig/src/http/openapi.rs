@@ -22,6 +22,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         for p in [
             "/health",
+            "/readyz",
             "/v3/messages",
             "/v3/apis",
             "/v3/apis/{id}",

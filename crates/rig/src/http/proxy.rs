@@ -16,12 +16,17 @@ use crate::{
     proxy::{self, answer, api::Target, forward, metrics::Outcome, pipeline, request::ProxyRequest, request_log::LogEntry, route::Match},
     state::Shared,
     support::response::{json_error, json_response},
-    telemetry::{self, Kind},
+    telemetry::{self, logs, Kind},
     transport::Peer,
 };
 
-/// The fallback of the public port.
+/// The fallback of the public port. Its log lines carry the request's trace id.
 pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
+    use tracing::Instrument as _;
+    proxied(app, request).instrument(logs::request_span()).await
+}
+
+async fn proxied(app: Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // RIG's pipeline turns HEAD into GET before routing; the server drops the body.
     let method = if parts.method == Method::HEAD { Method::GET } else { parts.method.clone() };
@@ -64,6 +69,7 @@ pub async fn handle(State(app): State<Shared>, request: Request) -> Response {
         span.set("rig.proxy.target", endpoint.target.name());
     }
     let trace = span.context().clone();
+    tracing::Span::current().record("trace_id", trace.trace_id_hex());
     let traceparent = trace.traceparent();
     if app.proxy.request_log.enabled() {
         app.proxy.request_log.record(&LogEntry {

@@ -23,7 +23,7 @@ use hyper_util::{
 };
 
 use super::api::Upstream;
-use crate::telemetry::TraceContext;
+use crate::{telemetry::TraceContext, tls::Trust};
 
 /// Connection set-up limit (RIG's HTTP client default is about 8 s).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
@@ -53,26 +53,28 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The pooled upstream client, built on first use (loading the system's CA
 /// certificates takes a few milliseconds the gateway's start should not pay).
-#[derive(Default)]
 pub struct Upstreams {
     client: OnceLock<HttpClient>,
+    trust: Trust,
 }
 
 impl Upstreams {
+    pub fn new(trust: Trust) -> Self {
+        Upstreams { client: OnceLock::new(), trust }
+    }
+
     fn client(&self) -> &HttpClient {
         self.client.get_or_init(|| {
             let mut http = HttpConnector::new();
             http.set_connect_timeout(Some(CONNECT_TIMEOUT));
             http.set_nodelay(true);
             http.enforce_http(false);
-            let provider = || std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let tls = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider()) {
-                Ok(b) => b,
-                Err(error) => {
-                    tracing::info!(%error, "No usable system CA certificates; HTTPS backends are checked against the built-in Mozilla roots.");
-                    hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_webpki_roots(provider()).expect("ring supports the default TLS versions")
-                }
-            };
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(self.trust.roots())
+                .with_no_client_auth();
+            let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
             let connector = tls.https_or_http().enable_http1().wrap_connector(http);
             Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector)
         })

@@ -65,6 +65,8 @@ pub struct Settings<'a> {
     pub node_cookie: Option<&'a str>,
     /// What requests to a peer's internal port carry (`RIG_API_TOKEN`).
     pub api_authorization: Option<HeaderValue>,
+    /// `RIG_EXTRA_CA_CERTS`, for HTTPS backends.
+    pub trust: &'a crate::tls::Trust,
 }
 
 /// The proxy's shared state.
@@ -96,7 +98,7 @@ impl Proxy {
             request_log: RequestLog::new(&settings.proxy.request_log, &publish),
             publish,
             metrics: ProxyMetrics::default(),
-            upstreams: Upstreams::default(),
+            upstreams: Upstreams::new(settings.trust.clone()),
         }
     }
 

@@ -4,11 +4,13 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use super::vars::default_of;
+use super::{legacy, vars::default_of};
 
 /// Where configuration values come from: the process environment or, in tests, a map.
 pub trait Strings {
     fn get(&self, name: &str) -> Option<String>;
+    /// Every variable set (for the warnings about unknown names).
+    fn names(&self) -> Vec<String>;
 }
 
 /// The process environment.
@@ -18,12 +20,25 @@ impl Strings for Env {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect()
+    }
 }
 
 impl Strings for HashMap<String, String> {
     fn get(&self, name: &str) -> Option<String> {
         HashMap::get(self, name).cloned()
     }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
+    }
+}
+
+/// Warnings about variables of RIG 1.x/2.x and unknown `RIG_*` names (see [`legacy`]).
+pub fn legacy_warnings(strings: &impl Strings) -> Vec<String> {
+    legacy::warnings(&|n| strings.get(n), strings.names())
 }
 
 /// One bad variable: its name, its value and what is wrong.
@@ -58,7 +73,7 @@ impl<'a, S: Strings> Reader<'a, S> {
     }
 
     pub(crate) fn raw(&self, name: &'static str) -> String {
-        self.strings.get(name).unwrap_or_else(|| default_of(name).to_string())
+        legacy::lookup(&|n| self.strings.get(n), name).unwrap_or_else(|| default_of(name).to_string())
     }
 
     pub(crate) fn parse<T>(&mut self, name: &'static str, f: impl Fn(&str) -> Result<T, String>) -> T {

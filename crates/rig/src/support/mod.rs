@@ -1,7 +1,9 @@
 //! The ground floor: small helpers that import nothing else of the crate, so
 //! every module may use them.
 //!
+//! - [`build`]: version, commit and build date of this binary.
 //! - [`env`]: reading and checking environment variables (the parsing toolkit).
+//! - [`legacy`]: RIG 1.x/2.x variables that are renamed or gone.
 //! - [`vars`]: the table of every variable, its default and its documentation.
 //! - [`sync`]: the one lock policy (a poisoned lock is taken over, not fatal).
 //! - [`ids`]: random bytes, numbers and UUIDs.
@@ -11,9 +13,11 @@
 //! - [`response`]: JSON error bodies and JSON responses.
 
 pub mod backoff;
+pub mod build;
 pub mod env;
 pub mod ids;
 pub mod io;
+pub mod legacy;
 pub mod response;
 pub mod sync;
 pub mod time;

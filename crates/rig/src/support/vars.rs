@@ -25,10 +25,11 @@ const fn ours(name: &'static str, default: &'static str, doc: &'static str) -> V
 
 /// All variables, in the order `--help` lists them.
 pub const VARS: &[Var] = &[
-    rig("INBOUND_PORT", "4000", "Public HTTP port: frontend connections, event publishing, proxy."),
+    rig("INBOUND_PORT", "4000", "Public HTTP port: frontend connections, event publishing, proxy. RIG 1.x's PORT is read when this is not set."),
     rig("API_HTTP_PORT", "4010", "Internal HTTP port: management API, health. Keep it private."),
     rig("INBOUND_HTTPS_PORT", "4001", "Public HTTPS port (HTTP/1.1 and HTTP/2), when HTTPS is on."),
     rig("API_HTTPS_PORT", "4011", "Internal HTTPS port, when HTTPS is on."),
+    ours("RIG_EXTRA_CA_CERTS", "", "PEM files (comma-separated) of CA certificates that every outbound HTTPS client trusts besides the system roots: JWKS, SUBSCRIPTION_CHECK/SUBMISSION_CHECK URLs, the schema registry, proxy backends, OTLP and Zipkin. For private CAs. (Kafka has KAFKA_SSL_CA_CERTFILE.)"),
     rig("HTTPS_CERTFILE", "", "PEM certificate (chain) file; with HTTPS_KEYFILE it turns HTTPS on for both ports (HTTP stays on)."),
     rig("HTTPS_KEYFILE", "", "PEM private key file; may be PKCS#8 encrypted (ENCRYPTED PRIVATE KEY)."),
     rig("HTTPS_KEYFILE_PASS", "", "Pass phrase of an encrypted HTTPS_KEYFILE."),
@@ -62,7 +63,7 @@ pub const VARS: &[Var] = &[
     ours("RIG_CLUSTER_PEER_QUEUE", "10000", "Events queued per peer node; when it is full (slow or unreachable peer) further events are dropped for that peer, counted and logged."),
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
-    rig("LOG_FMT", "erlang", "erlang (readable console lines) or json."),
+    rig("LOG_FMT", "erlang", "erlang (readable console lines), json (one JSON object per line: time, level, message, target, fields, trace_id in a request) or gcl (the same with Google Cloud Logging's severity)."),
     ours("RIG_BIND_ADDRESS", "0.0.0.0", "Address the public ports bind to, and the internal ones unless RIG_API_BIND_ADDRESS is set."),
     ours("RIG_API_BIND_ADDRESS", "", "Address the internal ports (API_HTTP_PORT, API_HTTPS_PORT) bind to; empty: RIG_BIND_ADDRESS. E.g. 127.0.0.1 keeps the management API on the host while the public port listens on all interfaces. A warning is logged at start when the internal API listens beyond loopback without RIG_API_TOKEN."),
     ours("RIG_API_TOKEN", "", "When set, every internal-port route except GET /health (for probes) requires Authorization: Bearer <token> (401 otherwise), /metrics included (Prometheus: authorization credentials). Nodes of a cluster send it to each other's internal port, so give them the same token."),
@@ -83,9 +84,9 @@ pub const VARS: &[Var] = &[
     ours("RIG_LONGPOLL_WAIT_MS", "5000", "How long a poll waits for an event before answering with none."),
     ours("RIG_LONGPOLL_SESSION_TIMEOUT_MS", "3600000", "Idle time after which a long-polling session is dropped."),
     // Event sources (crates/rig/src/source).
-    rig("KAFKA_BROKERS", "", "Kafka brokers, host:port,...; non-empty enables the Kafka consumer."),
+    rig("KAFKA_BROKERS", "", "Kafka brokers, host:port,...; non-empty enables the Kafka consumer. RIG 1.x's KAFKA_HOSTS is read when this is not set, and KAFKA_ENABLED=false empties it."),
     rig("KAFKA_SOURCE_TOPICS", "rig", "Kafka topics whose CloudEvents are delivered to frontends."),
-    rig("KAFKATOFILTER_KAFKA_GROUP_ID", "rig-kafka-to-filter", "Kafka consumer group; the same on every node, so each message is read once per cluster."),
+    rig("KAFKATOFILTER_KAFKA_GROUP_ID", "rig-kafka-to-filter", "Kafka consumer group; the same on every node, so each message is read once per cluster. RIG 1.x's KAFKA_CONSUMER_GROUP and 2.x's KAFKA_GROUP_ID are read when this is not set."),
     rig("KAFKA_RESTART_DELAY_MS", "", "Longest wait between Kafka reconnection attempts (empty: RIG_SOURCE_BACKOFF_MAX_MS)."),
     rig("KAFKA_SERIALIZER", "", "avro: the kafka target and the request log produce binary-mode Avro with the endpoint's schema subject (needs KAFKA_SCHEMA_REGISTRY_HOST). Consuming decodes Avro whenever a value is in the wire format."),
     rig("KAFKA_SCHEMA_REGISTRY_HOST", "", "Confluent-compatible schema registry, host:port or URL; schemas are fetched by id and cached."),

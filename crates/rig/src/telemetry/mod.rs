@@ -5,6 +5,7 @@
 //! - [`span`]: spans and the [`Tracer`] that starts them.
 //! - [`config`]: the `OTEL_*` and RIG's `ZIPKIN_*` variables.
 //! - [`export`]: the batching exporter task.
+//! - [`logs`]: log line formats (`LOG_FMT`), with the trace id of a request span.
 //!
 //! Where spans come from: the HTTP publish endpoints (server span, parented by
 //! the request's `traceparent`), the dispatcher (one span per event, parented by
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod context;
 pub mod export;
+pub mod logs;
 pub mod span;
 
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -31,14 +33,15 @@ pub use self::{
 pub type ExportTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Builds the tracer and, when an exporter is configured, its export task.
-pub fn start(config: &TraceConfig) -> (Tracer, Option<ExportTask>) {
+pub fn start(config: &TraceConfig, trust: &crate::tls::Trust) -> (Tracer, Option<ExportTask>) {
     if !config.enabled() {
         return (Tracer::disabled(), None);
     }
     let (tx, rx) = mpsc::channel(config.max_queue);
     let stats = Arc::new(span::TraceStats::default());
     let tracer = Tracer::new(tx, config.sampler.clone(), stats.clone());
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("an HTTP client builds");
+    let http =
+        trust.reqwest(reqwest::Client::builder().timeout(std::time::Duration::from_secs(10))).build().expect("an HTTP client builds");
     (tracer, Some(Box::pin(export::run(config.clone(), rx, stats, http))))
 }
 

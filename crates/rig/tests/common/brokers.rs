@@ -268,28 +268,36 @@ pub async fn ws_next_real(ws: &mut super::Ws) -> Value {
     }
 }
 
-/// Polls the internal `/health` until it answers `status`; returns the body.
-pub async fn wait_health(rig: &TestRig, status: u16) -> String {
+/// Polls the internal `/readyz` until it answers 200 (every broker client
+/// connected); returns its report.
+pub async fn wait_ready(rig: &TestRig) -> Value {
     let deadline = Instant::now() + BROKER_PATIENCE;
     loop {
-        let r = rig.http.get(rig.api_url("/health")).send().await.unwrap();
+        let r = rig.http.get(rig.api_url("/readyz")).send().await.unwrap();
         let got = r.status().as_u16();
         let body = r.text().await.unwrap();
-        if got == status {
-            return body;
+        if got == 200 {
+            let report: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(report["status"], "ready", "{body}");
+            return report;
         }
-        assert!(Instant::now() < deadline, "/health stayed {got} ({body}), expected {status}");
+        assert!(Instant::now() < deadline, "/readyz stayed {got} ({body})");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Polls the internal `/health` until it reports `name` (an event source or a
+/// Polls the internal `/readyz` until it reports `name` (an event source or a
 /// proxy broker client) down; returns the report. Other clients of the same
-/// broker may notice the outage first, so the first 503 is not enough.
+/// broker may notice the outage first, so the first 503 is not enough. Liveness
+/// (`/health`, `/_rig/health`) must stay 200 all along: a probe on it must not
+/// restart a node whose broker is away.
 pub async fn wait_down(rig: &TestRig, name: &str) -> Value {
     let deadline = Instant::now() + BROKER_PATIENCE;
     loop {
-        let r = rig.http.get(rig.api_url("/health")).send().await.unwrap();
+        for live in [rig.api_url("/health"), rig.url("/_rig/health")] {
+            assert_eq!(rig.http.get(live).send().await.unwrap().status(), 200, "liveness during a broker outage");
+        }
+        let r = rig.http.get(rig.api_url("/readyz")).send().await.unwrap();
         let status = r.status().as_u16();
         let body = r.text().await.unwrap();
         if status == 503 {
@@ -298,7 +306,7 @@ pub async fn wait_down(rig: &TestRig, name: &str) -> Value {
                 return report;
             }
         }
-        assert!(Instant::now() < deadline, "/health never reported {name} down (last: {status} {body})");
+        assert!(Instant::now() < deadline, "/readyz never reported {name} down (last: {status} {body})");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

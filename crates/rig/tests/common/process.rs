@@ -105,6 +105,24 @@ impl Gateway {
         self.log.lock().unwrap().clone()
     }
 
+    /// Sends SIGTERM (the drain), as Kubernetes does before stopping a pod.
+    pub fn sigterm(&self) {
+        let ok = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill runs").success();
+        assert!(ok, "kill -TERM {}", self.pid());
+    }
+
+    /// Waits (bounded by `within`) for the process to exit; its status.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rig did not exit within {within:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Whether the process is still running (a crash fails the attack tests).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -32,6 +32,8 @@ pub struct KafkaConfig {
     pub restart_delay: Duration,
     /// Base URL of a Confluent-compatible schema registry, for Avro values.
     pub schema_registry: Option<String>,
+    /// `RIG_EXTRA_CA_CERTS`, for the schema registry (set by the whole configuration).
+    pub trust: crate::tls::Trust,
     pub tls: Option<Tls>,
     pub sasl: Option<Sasl>,
     /// Extra librdkafka properties (`RIG_KAFKA_CONFIG`), applied last.
@@ -140,6 +142,7 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) ->
         group_id: r.raw("KAFKATOFILTER_KAFKA_GROUP_ID"),
         restart_delay: restart_delay.unwrap_or(backoff_max),
         schema_registry,
+        trust: crate::tls::Trust::default(),
         tls,
         sasl,
         extra,

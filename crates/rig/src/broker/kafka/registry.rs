@@ -34,9 +34,12 @@ pub struct SchemaRegistry {
 
 impl SchemaRegistry {
     /// `base` is the registry's URL (`http://host:port`), `None` if unset.
-    pub fn new(base: Option<String>) -> Self {
-        let http =
-            reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_else(|_| reqwest::Client::new());
+    /// `trust`: `RIG_EXTRA_CA_CERTS`.
+    pub fn new(base: Option<String>, trust: &crate::tls::Trust) -> Self {
+        let http = trust
+            .reqwest(reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         SchemaRegistry { base, http, cache: Mutex::new(HashMap::new()), subjects: Mutex::new(HashMap::new()) }
     }
 

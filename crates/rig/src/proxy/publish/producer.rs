@@ -95,7 +95,7 @@ pub struct KafkaProducer {
 
 impl KafkaProducer {
     pub fn new(config: KafkaConfig, avro: bool, timeout: Duration, produced: Arc<Produced>) -> Self {
-        let registry = SchemaRegistry::new(config.schema_registry.clone());
+        let registry = SchemaRegistry::new(config.schema_registry.clone(), &config.trust);
         KafkaProducer { config, avro, timeout, client: ArcSwapOption::empty(), registry, produced }
     }
 

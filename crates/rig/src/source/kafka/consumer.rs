@@ -18,7 +18,7 @@ use crate::{
 /// The event source: `KAFKA_SOURCE_TOPICS` in group `KAFKATOFILTER_KAFKA_GROUP_ID`.
 pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
     let group = Group { name: Source::Kafka.name(), topics: config.topics.clone(), group_id: config.group_id.clone() };
-    let handler = Dispatch { registry: SchemaRegistry::new(config.schema_registry.clone()), dispatcher: dispatcher.clone() };
+    let handler = Dispatch { registry: SchemaRegistry::new(config.schema_registry.clone(), &config.trust), dispatcher: dispatcher.clone() };
     spawn_group(config, group, dispatcher.shared_health(), handler)
 }
 
