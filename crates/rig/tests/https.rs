@@ -97,3 +97,28 @@ fn bad_https_settings_stop_the_start_with_the_variable_named() {
         assert!(err.contains("HTTPS_"), "{vars:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn outbound_https_trusts_the_extra_ca_certificates() {
+    // The backend: a second gateway serving HTTPS with a certificate no system knows.
+    let files = certificate("s3cret");
+    let backend = TestRig::start(&[
+        ("HTTPS_CERTFILE", &files.cert),
+        ("HTTPS_KEYFILE", &files.key),
+        ("HTTPS_KEYFILE_PASS", "s3cret"),
+        ("INBOUND_HTTPS_PORT", "0"),
+        ("API_HTTPS_PORT", "0"),
+    ])
+    .await;
+    let (public, _) = backend.app.https_addrs.expect("HTTPS is on");
+    let api = json!({"id": "private", "name": "private",
+        "proxy": {"target_url": "https://127.0.0.1", "port": public.port()},
+        "version_data": {"default": {"endpoints": [{"id": "h", "method": "GET", "path_regex": "/backend/_rig/health", "path_replacement": "/_rig/health"}]}}});
+    let config = json!([api]).to_string();
+    let without = TestRig::start(&[("PROXY_CONFIG_FILE", &config)]).await;
+    let r = without.http.get(without.url("/backend/_rig/health")).send().await.unwrap();
+    assert_eq!(r.status(), 502, "an unknown CA is refused");
+    let with = TestRig::start(&[("PROXY_CONFIG_FILE", &config), ("RIG_EXTRA_CA_CERTS", &files.cert)]).await;
+    let r = with.http.get(with.url("/backend/_rig/health")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (200, "OK"), "trusted through RIG_EXTRA_CA_CERTS");
+}
