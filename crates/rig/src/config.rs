@@ -54,6 +54,8 @@ pub struct Config {
     pub log_level: tracing::Level,
     pub log_format: crate::telemetry::logs::LogFormat,
     pub metrics_enabled: bool,
+    /// `RIG_MAX_BATCH_EVENTS`: events one batched-mode request may carry.
+    pub max_batch_events: usize,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     /// 0: no limit.
@@ -146,6 +148,7 @@ impl Config {
             log_format: r.parse("LOG_FMT", crate::telemetry::logs::LogFormat::parse),
             metrics_enabled: r.parse("PROMETHEUS_METRICS_ENABLED", boolean),
             max_body_bytes: r.num("RIG_MAX_BODY_BYTES"),
+            max_batch_events: r.parse("RIG_MAX_BATCH_EVENTS", positive),
             body_read_timeout: Duration::from_millis(r.parse("RIG_BODY_READ_TIMEOUT_MS", positive)),
             max_connections_per_ip: r.num("RIG_MAX_CONNECTIONS_PER_IP"),
             hub: crate::hub::config::parse(&mut r),

@@ -1,6 +1,6 @@
 //! CloudEvents assembled from parts (Kafka headers + body, or a decoded Avro
 //! record) are checked the way RIG's CloudEvents library checks them: try spec
-//! 1.0, then 0.2, then 0.1; the first version whose rules hold wins.
+//! 1.0, then 0.3, then 0.2, then 0.1; the first version whose rules hold wins.
 //!
 //! Rules per version: the version attribute has its exact value; type, source
 //! and id are non-empty strings; optional attributes, when present, are not
@@ -25,12 +25,19 @@ struct Rules {
     content_type: &'static str,
 }
 
-const VERSIONS: [Rules; 3] = [
+const VERSIONS: [Rules; 4] = [
     Rules {
         spec: SpecVersion::V10,
         version: ("specversion", "1.0"),
         required: ["type", "source", "id"],
         optional: &["subject", "time", "datacontenttype", "dataschema"],
+        content_type: "datacontenttype",
+    },
+    Rules {
+        spec: SpecVersion::V03,
+        version: ("specversion", "0.3"),
+        required: ["type", "source", "id"],
+        optional: &["subject", "time", "datacontenttype", "datacontentencoding", "schemaurl"],
         content_type: "datacontenttype",
     },
     Rules {
@@ -56,7 +63,7 @@ pub struct AttributeError {
     pub reasons: Vec<String>,
 }
 
-/// Checks `attrs` (context attributes plus `data`) against 1.0, 0.2 and 0.1
+/// Checks `attrs` (context attributes plus `data`) against 1.0, 0.3, 0.2 and 0.1
 /// in that order and returns the version and the event as clients get it.
 pub fn normalize(attrs: Map<String, Value>) -> Result<(SpecVersion, Value), AttributeError> {
     let mut reasons = Vec::new();
@@ -164,7 +171,10 @@ mod tests {
         assert!(norm(json!({"specversion":"0.2","type":"","source":"s","id":"1"})).is_err());
         assert!(norm(json!({"specversion":"0.2","type":"t","source":"s","id":"1","data":""})).is_err());
         assert!(norm(json!({"specversion":"0.2","type":"t","source":"s","id":"1","time":""})).is_err());
-        assert!(norm(json!({"specversion":"0.3","type":"t","source":"s","id":"1"})).is_err());
+        assert!(norm(json!({"specversion":"0.4","type":"t","source":"s","id":"1"})).is_err(), "no such version");
+        assert!(norm(json!({"specversion":"0.3","type":"t","id":"1"})).is_err(), "0.3 needs a source");
+        let (spec, v) = norm(json!({"specversion":"0.3","type":"t","source":"s","id":"1","schemaurl":"u","subject":"x"})).unwrap();
+        assert_eq!((spec, &v["schemaurl"], &v["subject"]), (SpecVersion::V03, &json!("u"), &json!("x")));
         assert!(norm(json!({"specversion":"1.0","type":"t","id":"1"})).is_err(), "1.0 needs a source");
     }
 }

@@ -7,6 +7,10 @@
 //!   whole event as an Avro record instead (also for `application/cloudevents+avro`);
 //! - `application/cloudevents-batch...`: refused (batches are not part of the binding);
 //! - `application/cloudevents+<other>`: refused (no decoder for that format);
+//! - anything else, when the message has no `ce_` header: **structured** (as
+//!   the official SDKs write it: the whole event as the value, `content-type`
+//!   taken from its `datacontenttype`), as the HTTP binding treats
+//!   `application/json` without `ce-specversion`;
 //! - anything else: **binary**, attributes come from `ce_<name>` headers and the
 //!   value is `data`: Avro-decoded for `avro/binary`, JSON-decoded (when it parses)
 //!   for `application/json...`, else the text itself; the content type is kept
@@ -56,6 +60,7 @@ pub fn decode(headers: &[(&str, &[u8])], value: &[u8], schema: &dyn Fn(u32) -> O
             let format = ct["application/cloudevents+".len()..].split(';').next().unwrap_or("").trim();
             structured(value, format, schema)?
         }
+        Some(_) if !headers.iter().any(|(k, _)| k.starts_with("ce_")) => structured(value, "json", schema)?,
         Some(ct) => binary(headers, value, ct, schema)?,
     };
     let (_, event) = normalize(attrs)?;
@@ -153,6 +158,18 @@ mod tests {
     }
 
     #[test]
+    fn structured_as_the_sdks_write_it_whatever_the_content_type() {
+        // The Python SDK's to_structured: no ce_ headers, content-type from datacontenttype.
+        for version in ["1.0", "0.3"] {
+            let v = format!(r#"{{"specversion":"{version}","type":"t","source":"/s","id":"1","datacontenttype":"application/json","data":{{"a":1}}}}"#);
+            let e = decode(&[("content-type", b"application/json")], v.as_bytes(), &none).unwrap();
+            assert_eq!((e.event_type(), &event_json(&e)["data"]["a"]), ("t", &json!(1)), "{version}");
+        }
+        let e = decode(&[("content-type", b"text/plain")], EVENT.as_bytes(), &none).unwrap();
+        assert_eq!(e.id(), "1");
+    }
+
+    #[test]
     fn binary_mode_from_ce_headers() {
         let headers: Vec<(&str, &[u8])> = vec![
             ("content-type", b"application/json"),
@@ -187,7 +204,11 @@ mod tests {
         assert!(matches!(decode(&[], b"[1]", &none).unwrap_err(), KafkaError::Json(_)));
         let bad_ext = r#"{"specversion":"0.2","type":"t","source":"s","id":"1","Bad":"x"}"#;
         assert!(matches!(decode(&[], bad_ext.as_bytes(), &none).unwrap_err(), KafkaError::Attributes(_)));
-        assert_eq!(decode(&ct(b"avro/binary"), b"{}", &none).unwrap_err(), KafkaError::NotWireFormat);
+        let avro_binary: Vec<(&str, &[u8])> = vec![("content-type", b"avro/binary"), ("ce_specversion", b"1.0")];
+        assert_eq!(decode(&avro_binary, b"{}", &none).unwrap_err(), KafkaError::NotWireFormat);
+        // Neither binary (no ce_ headers) nor a structured event: says why.
+        let err = decode(&ct(b"application/json"), br#"{"user":"alice"}"#, &none).unwrap_err();
+        assert!(matches!(err, KafkaError::Attributes(_)), "{err}");
     }
 
     #[test]

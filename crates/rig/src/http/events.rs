@@ -1,6 +1,8 @@
 //! Publishing over HTTP: `POST /_rig/v1/events` (public, with `SUBMISSION_CHECK`
-//! and CORS) and `POST /v2|v3/messages` (internal, neither). CloudEvents in
-//! structured mode (the body is the event) or binary mode (`ce-*` headers).
+//! and CORS) and `POST /v2|v3/messages` (internal, neither). CloudEvents
+//! (0.1, 0.2, 0.3, 1.0) in structured mode (the body is the event), binary
+//! mode (`ce-*` headers) or batched mode (`application/cloudevents-batch+json`:
+//! a JSON array of structured events, at most `RIG_MAX_BATCH_EVENTS`).
 
 use crate::support::response::{json_error, json_response};
 use axum::{
@@ -11,6 +13,8 @@ use axum::{
 };
 use bytes::Bytes;
 use rig_core::CloudEvent;
+use serde_json::{json, value::RawValue};
+use std::sync::Arc;
 
 use super::body;
 use crate::{
@@ -57,10 +61,21 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
         Ok(b) => b,
         Err(r) => return r,
     };
+    if is_batch(headers) {
+        return publish_batch(app, headers, &body, entry).await;
+    }
     let event = match parse(headers, body) {
         Ok(e) => e,
         Err((status, msg)) => return json_error(status, &msg),
     };
+    match submit(app, headers, event, entry).await {
+        Ok(event) => accepted(&event),
+        Err((status, msg)) => json_error(status, &msg),
+    }
+}
+
+/// `SUBMISSION_CHECK` (public port), then dispatch in the request's trace.
+async fn submit(app: &Shared, headers: &HeaderMap, event: CloudEvent, entry: Entry) -> Result<Arc<CloudEvent>, Refusal> {
     if entry == Entry::Public {
         let auth: Vec<&str> = headers.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()).collect();
         let request = || CheckRequest {
@@ -70,10 +85,10 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
         };
         let tokens = bearer_tokens(auth.iter().copied());
         if let Decision::Deny(status) = app.auth.check(&app.config.auth.submission_check, &tokens, request).await {
-            return json_error(status, "Submission denied.");
+            return Err((status, "Submission denied.".into()));
         }
     }
-    let event = std::sync::Arc::new(event);
+    let event = Arc::new(event);
     if app.tracer.enabled() {
         // The request's trace if it has one, else the event's own.
         let parent = telemetry::from_headers(headers).or_else(|| telemetry::from_event(event.value()));
@@ -84,7 +99,57 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
     } else {
         app.dispatcher.dispatch(Source::Http, event.clone());
     }
-    accepted(&event)
+    Ok(event)
+}
+
+fn is_batch(headers: &HeaderMap) -> bool {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/cloudevents-batch+json")
+}
+
+/// Batched mode: a JSON array of structured events, each validated, checked
+/// and dispatched in order. 202 when every one was accepted, 207 when some
+/// were, else the first refusal's status; the body lists each event's fate.
+async fn publish_batch(app: &Shared, headers: &HeaderMap, body: &[u8], entry: Entry) -> Response {
+    let events: Vec<Box<RawValue>> = match serde_json::from_slice(body) {
+        Ok(list) => list,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("A batch is a JSON array of CloudEvents: {e}")),
+    };
+    let cap = app.config.max_batch_events;
+    if events.len() > cap {
+        let msg = format!("The batch holds {} events; RIG_MAX_BATCH_EVENTS allows {cap}.", events.len());
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, &msg);
+    }
+    if events.is_empty() {
+        return json_error(StatusCode::BAD_REQUEST, "The batch is empty.");
+    }
+    let mut results = Vec::with_capacity(events.len());
+    let (mut accepted, mut first_refusal) = (0usize, None);
+    for (index, raw) in events.iter().enumerate() {
+        let parsed = CloudEvent::parse(Bytes::copy_from_slice(raw.get().as_bytes()))
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("not a CloudEvent: {e}")));
+        let outcome = match parsed {
+            Ok(event) => submit(app, headers, event, entry).await,
+            Err(refusal) => Err(refusal),
+        };
+        results.push(match outcome {
+            Ok(event) => {
+                accepted += 1;
+                json!({"index": index, "status": 202, "id": event.id()})
+            }
+            Err((status, error)) => {
+                first_refusal.get_or_insert(status);
+                json!({"index": index, "status": status.as_u16(), "error": error})
+            }
+        });
+    }
+    let status = match first_refusal {
+        None => StatusCode::ACCEPTED,
+        Some(_) if accepted > 0 => StatusCode::MULTI_STATUS,
+        Some(status) => status,
+    };
+    let body = json!({"accepted": accepted, "refused": events.len() - accepted, "results": results});
+    json_response(status, body.to_string())
 }
 
 /// 202 with the event JSON encoded as a JSON string (RIG 3.0 answers with the
@@ -107,7 +172,7 @@ fn parse(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Refusal> {
     if essence.starts_with("application/cloudevents-batch") {
         return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "The batched CloudEvents HTTP transport binding mode is currently not supported.".into(),
+            format!("Batched mode takes application/cloudevents-batch+json; {essence} is not supported."),
         ));
     }
     let structured =
@@ -128,11 +193,11 @@ fn parse(headers: &HeaderMap, body: Bytes) -> Result<CloudEvent, Refusal> {
 
 fn parse_binary(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<CloudEvent, Refusal> {
     let versions: Vec<&str> = headers.get_all("ce-specversion").iter().filter_map(|v| v.to_str().ok()).collect();
-    if !matches!(versions.as_slice(), ["0.2"] | ["1.0"]) {
+    if !matches!(versions.as_slice(), ["0.2"] | ["0.3"] | ["1.0"]) {
         return Err((
             StatusCode::BAD_REQUEST,
             format!(
-                "Your request looks like it's using the CloudEvents binary content mode, but the ce-specversion header is {} instead of [\"0.2\"] (or [\"1.0\"]).",
+                "Your request looks like it's using the CloudEvents binary content mode, but the ce-specversion header is {} instead of [\"0.2\"] (or [\"0.3\"], [\"1.0\"]).",
                 serde_json::to_string(&versions).expect("strings serialise")
             ),
         ));

@@ -113,6 +113,16 @@ pub fn own(buf: &[u8]) -> Option<Own> {
     Some(Own { request, endpoint, len, http11, keep_alive })
 }
 
+/// Why the head is not HTTP (what hyper would answer with an empty 400), if it
+/// is not: the server answers such a request itself, with a JSON reason.
+pub fn malformed(buf: &[u8]) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut headers).parse(buf) {
+        Err(httparse::Error::TooManyHeaders) | Ok(_) => None,
+        Err(error) => Some(format!("malformed HTTP request: {error}")),
+    }
+}
+
 /// Whether a comma-separated header (all its lines) lists `token`.
 fn has_token<'a>(values: impl Iterator<Item = &'a HeaderValue>, token: &str) -> bool {
     values.filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))

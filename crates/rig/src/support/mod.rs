@@ -7,6 +7,7 @@
 //! - [`vars`]: the table of every variable, its default and its documentation.
 //! - [`sync`]: the one lock policy (a poisoned lock is taken over, not fatal).
 //! - [`ids`]: random bytes, numbers and UUIDs.
+//! - [`throttle`]: at most one repeated warning per period.
 //! - [`time`]: RFC 3339 timestamps.
 //! - [`backoff`]: the reconnect delay of every broker and peer loop.
 //! - [`io`]: socket wrappers' write pass-through.
@@ -20,5 +21,6 @@ pub mod io;
 pub mod legacy;
 pub mod response;
 pub mod sync;
+pub mod throttle;
 pub mod time;
 pub mod vars;

@@ -70,6 +70,7 @@ pub const VARS: &[Var] = &[
     ours("RIG_API_ALLOWED_HOSTS", "", "Host names (comma-separated) the internal port answers to besides IP literals and localhost. Against DNS rebinding, a request with another Host is refused (403) when it arrived on a loopback address, and on every address once this list is set."),
     ours("RIG_SHUTDOWN_GRACE_MS", "10000", "On SIGTERM: time for connected clients to leave after being told to reconnect elsewhere."),
     ours("RIG_MAX_BODY_BYTES", "1048576", "Largest request body accepted on either port; larger gets 413."),
+    ours("RIG_MAX_BATCH_EVENTS", "100", "Events one batched-mode publish (content-type application/cloudevents-batch+json) may carry; more is 413. Each event is checked and dispatched in order; the answer lists each one's fate."),
     ours("RIG_BODY_READ_TIMEOUT_MS", "30000", "A request body (either port, proxied requests included) must arrive in full within this time after its head; otherwise 408 and the connection is closed."),
     ours("RIG_MAX_CONNECTIONS_PER_IP", "10000", "Open connections one client address may hold, over all ports (IPv6: per /64); further ones are refused (429 on plain HTTP) and counted in rig_connections_refused_per_ip_total. Behind a load balancer every client has its address: raise it, or 0 for no limit."),
     ours("RIG_OUTBOX_CAPACITY", "256", "Frames queued per SSE/WS connection before the slow-client policy applies."),

@@ -4,6 +4,8 @@
 
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rig_core::binding::kafka::{decode, KafkaError as DecodeError};
+use std::time::Duration;
+
 use tokio::task::JoinHandle;
 
 use crate::{
@@ -13,12 +15,17 @@ use crate::{
         registry::SchemaRegistry,
     },
     source::{Dispatcher, Source},
+    support::throttle::Throttle,
 };
 
 /// The event source: `KAFKA_SOURCE_TOPICS` in group `KAFKATOFILTER_KAFKA_GROUP_ID`.
 pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
     let group = Group { name: Source::Kafka.name(), topics: config.topics.clone(), group_id: config.group_id.clone() };
-    let handler = Dispatch { registry: SchemaRegistry::new(config.schema_registry.clone(), &config.trust), dispatcher: dispatcher.clone() };
+    let handler = Dispatch {
+        registry: SchemaRegistry::new(config.schema_registry.clone(), &config.trust),
+        dispatcher: dispatcher.clone(),
+        warn: Throttle::new(Duration::from_secs(10)),
+    };
     spawn_group(config, group, dispatcher.shared_health(), handler)
 }
 
@@ -26,17 +33,20 @@ pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
 struct Dispatch {
     registry: SchemaRegistry,
     dispatcher: Dispatcher,
+    /// Skipped messages are all counted, but logged once per 10 s.
+    warn: Throttle,
 }
 
 impl MessageHandler for Dispatch {
     async fn handle(&self, message: &BorrowedMessage<'_>) {
-        handle(message, &self.dispatcher, &self.registry).await
+        handle(message, self).await
     }
 }
 
 /// Decodes and dispatches one message; a message that is not a deliverable
 /// CloudEvent is logged and counted (`rig_consumed_events_failed_total`).
-async fn handle(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, registry: &SchemaRegistry) {
+async fn handle(message: &BorrowedMessage<'_>, to: &Dispatch) {
+    let (dispatcher, registry) = (&to.dispatcher, &to.registry);
     let headers: Vec<(&str, &[u8])> =
         message.headers().map(|hs| hs.iter().filter_map(|h| Some((h.key, h.value?))).collect()).unwrap_or_default();
     let payload = message.payload().unwrap_or_default();
@@ -49,20 +59,23 @@ async fn handle(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, registry
             }
             Err(DecodeError::MissingSchema(id)) if !fetched => match registry.fetch(id).await {
                 Ok(_) => fetched = true,
-                Err(error) => return reject(message, dispatcher, &error),
+                Err(error) => return reject(message, to, &error),
             },
-            Err(error) => return reject(message, dispatcher, &error),
+            Err(error) => return reject(message, to, &error),
         }
     }
 }
 
-fn reject(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, error: &dyn std::fmt::Display) {
-    tracing::warn!(
-        topic = message.topic(),
-        partition = message.partition(),
-        offset = message.offset(),
-        %error,
-        "Kafka message is not a deliverable CloudEvent; skipped."
-    );
-    dispatcher.reject(Source::Kafka);
+fn reject(message: &BorrowedMessage<'_>, to: &Dispatch, error: &dyn std::fmt::Display) {
+    if let Some(repeats) = to.warn.allow() {
+        tracing::warn!(
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            %error,
+            skipped_since_last_warning = repeats,
+            "Kafka message is not a deliverable CloudEvent (neither ce_ headers nor a structured event as its value); skipped."
+        );
+    }
+    to.dispatcher.reject(Source::Kafka);
 }
