@@ -112,7 +112,8 @@ async fn bad_events_get_clear_errors_and_nothing_is_delivered() {
             400,
             "source",
         ),
-        (vec![("content-type", "application/cloudevents-batch+json")], "[]".into(), 415, "batched CloudEvents"),
+        (vec![("content-type", "application/cloudevents-batch+json")], "[]".into(), 400, "The batch is empty"),
+        (vec![("content-type", "application/cloudevents-batch+xml")], "<x/>".into(), 415, "Batched mode takes"),
         (vec![("content-type", "application/cloudevents+xml")], "<x/>".into(), 415, "not supported for structured mode"),
         (vec![], r#"{"specversion":"0.2","type":"greeting","id":"1"}"#.into(), 415, "content-type header is required"),
         (
