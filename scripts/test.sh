@@ -30,6 +30,12 @@ echo "== cargo test"
 AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}" \
     cargo test --workspace --locked
 
+echo "== deploy: Helm chart lint, render, Kubernetes schemas; plain manifest"
+python3 tests/deploy/test_chart.py
+
+echo "== deploy: container image (podman, FROM scratch), SSE delivery through it, SIGTERM"
+bash scripts/test-image.sh
+
 echo "== benchmark smoke (a few hundred connections, fails on any lost event)"
 bash scripts/bench-smoke.sh
 

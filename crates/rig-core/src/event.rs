@@ -176,7 +176,16 @@ fn check_v03(obj: &Map<String, Value>) -> Result<(), EventError> {
 fn is_standard_attribute(name: &str) -> bool {
     matches!(
         name,
-        "specversion" | "type" | "source" | "id" | "time" | "schemaurl" | "dataschema" | "subject" | "datacontenttype" | "datacontentencoding"
+        "specversion"
+            | "type"
+            | "source"
+            | "id"
+            | "time"
+            | "schemaurl"
+            | "dataschema"
+            | "subject"
+            | "datacontenttype"
+            | "datacontentencoding"
     )
 }
 

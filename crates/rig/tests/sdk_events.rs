@@ -107,7 +107,10 @@ async fn every_sdk_mode_is_delivered_by_subscription() {
         "subject": "x", "datacontentencoding": "base64", "data": "aGk="}))
         .await;
     let e = next_real(&mut matching).await.json();
-    assert_eq!((&e["schemaurl"], &e["datacontentencoding"], &e["data"]), (&json!("https://example.com/s.json"), &json!("base64"), &json!("aGk=")));
+    assert_eq!(
+        (&e["schemaurl"], &e["datacontentencoding"], &e["data"]),
+        (&json!("https://example.com/s.json"), &json!("base64"), &json!("aGk="))
+    );
 }
 
 #[tokio::test]
@@ -119,25 +122,48 @@ async fn batches_are_dispatched_in_order_and_say_which_event_was_refused() {
     let bad = json!({"specversion": "0.3", "type": MATCH, "id": "no-source"});
     let batch = json!([event("b1"), bad, event("b2")]);
     for url in [rig.url("/_rig/v1/events"), rig.api_url("/v3/messages")] {
-        let r = rig.http.post(&url).header("content-type", "application/cloudevents-batch+json").body(batch.to_string()).send().await.unwrap();
+        let r =
+            rig.http.post(&url).header("content-type", "application/cloudevents-batch+json").body(batch.to_string()).send().await.unwrap();
         assert_eq!(r.status(), 207, "{url}");
         let body: Value = r.json().await.unwrap();
         assert_eq!((body["accepted"].as_u64(), body["refused"].as_u64()), (Some(2), Some(1)), "{body}");
         assert_eq!(body["results"][1]["status"], 400, "{body}");
         assert!(body["results"][1]["error"].as_str().unwrap().contains("source"), "{body}");
         assert_eq!(body["results"][2]["id"], "b2");
-        let ids: Vec<String> = [next_real(&mut sse).await, next_real(&mut sse).await].iter().map(|e| e.json()["id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> =
+            [next_real(&mut sse).await, next_real(&mut sse).await].iter().map(|e| e.json()["id"].as_str().unwrap().to_string()).collect();
         assert_eq!(ids, ["b1", "b2"], "in order, the bad one left out");
     }
     let all_good = json!([event("c1"), event("c2")]).to_string();
-    let r = rig.http.post(rig.url("/_rig/v1/events")).header("content-type", "application/cloudevents-batch+json").body(all_good).send().await.unwrap();
+    let r = rig
+        .http
+        .post(rig.url("/_rig/v1/events"))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(all_good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let too_many = json!([event("d1"), event("d2"), event("d3"), event("d4")]).to_string();
-    let r = rig.http.post(rig.url("/_rig/v1/events")).header("content-type", "application/cloudevents-batch+json").body(too_many).send().await.unwrap();
+    let r = rig
+        .http
+        .post(rig.url("/_rig/v1/events"))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(too_many)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("RIG_MAX_BATCH_EVENTS"));
     for (body, what) in [("[]", "empty"), ("{\"not\":\"a list\"}", "not an array")] {
-        let r = rig.http.post(rig.url("/_rig/v1/events")).header("content-type", "application/cloudevents-batch+json").body(body).send().await.unwrap();
+        let r = rig
+            .http
+            .post(rig.url("/_rig/v1/events"))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{what}");
         assert!(r.json::<Value>().await.unwrap()["error"].is_string(), "{what}");
     }

@@ -161,7 +161,9 @@ mod tests {
     fn structured_as_the_sdks_write_it_whatever_the_content_type() {
         // The Python SDK's to_structured: no ce_ headers, content-type from datacontenttype.
         for version in ["1.0", "0.3"] {
-            let v = format!(r#"{{"specversion":"{version}","type":"t","source":"/s","id":"1","datacontenttype":"application/json","data":{{"a":1}}}}"#);
+            let v = format!(
+                r#"{{"specversion":"{version}","type":"t","source":"/s","id":"1","datacontenttype":"application/json","data":{{"a":1}}}}"#
+            );
             let e = decode(&[("content-type", b"application/json")], v.as_bytes(), &none).unwrap();
             assert_eq!((e.event_type(), &event_json(&e)["data"]["a"]), ("t", &json!(1)), "{version}");
         }

@@ -126,14 +126,27 @@ fn event_types(o: &mut Out, app: &Shared) {
 fn latency(o: &mut Out, h: &crate::hub::latency::LatencyHistogram) {
     let name = "rig_delivery_latency_seconds";
     o.family(name, "histogram", "Time from an event's publication to its hand-off to a connection's writer.");
+    histogram(o, name, &[], h, 1.0);
+}
+
+/// The samples of one histogram series; `unit` is seconds per reported unit
+/// (1.0 for seconds, 0.001 for milliseconds).
+fn histogram(o: &mut Out, name: &str, labels: &[(&str, &str)], h: &crate::hub::latency::LatencyHistogram, unit: f64) {
     let snap = h.snapshot();
     let bucket = format!("{name}_bucket");
+    let with = |le: &str| {
+        let mut l: Vec<(&str, String)> = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        l.push(("le", le.to_string()));
+        l
+    };
     for (bound, n) in crate::hub::latency::BOUNDS_US.iter().zip(&snap.cumulative) {
-        o.sample(&bucket, &[("le", &format!("{}", *bound as f64 / 1e6))], n);
+        let le = with(&format!("{}", *bound as f64 / 1e6 / unit));
+        o.sample(&bucket, &le.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), n);
     }
-    o.sample(&bucket, &[("le", "+Inf")], snap.count);
-    o.sample(&format!("{name}_sum"), &[], snap.sum_seconds);
-    o.sample(&format!("{name}_count"), &[], snap.count);
+    let inf = with("+Inf");
+    o.sample(&bucket, &inf.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), snap.count);
+    o.sample(&format!("{name}_sum"), labels, snap.sum_seconds / unit);
+    o.sample(&format!("{name}_count"), labels, snap.count);
 }
 
 fn cluster(o: &mut Out, app: &Shared) {
@@ -170,6 +183,11 @@ fn sources(o: &mut Out, app: &Shared) {
         for src in Source::ALL {
             o.sample(name, &[("source", src.name())], pick(app.dispatcher.counters(src)).load(Ordering::Relaxed));
         }
+    }
+    let name = "rig_consumed_event_processing_duration_milliseconds";
+    o.family(name, "histogram", "Time from taking an event in to queueing it for every matching local connection (RIG).");
+    for src in Source::ALL {
+        histogram(o, name, &[("source", src.name())], &app.dispatcher.counters(src).processing, 0.001);
     }
     o.family("rig_source_up", "gauge", "1 while a configured broker client (event source or proxy target) is connected.");
     for (name, state) in app.dispatcher.health().states() {
@@ -229,13 +247,47 @@ fn build_info(o: &mut Out) {
     o.sample("rig_build_info", &[("version", VERSION), ("commit", GIT_COMMIT), ("build_date", BUILD_DATE)], 1);
 }
 
+/// The standard process metrics, from /proc (Linux).
 fn process(o: &mut Out) {
-    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
-        if let Some(pages) = statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()) {
-            o.single("process_resident_memory_bytes", "gauge", "Resident memory.", pages * 4096);
-        }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok());
+    // VmRSS is in KiB whatever the page size (statm counts pages).
+    if let Some(rss) = kib("VmRSS:") {
+        o.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss * 1024);
+    }
+    if let Some(vm) = kib("VmSize:") {
+        o.single("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", vm * 1024);
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        o.single("process_open_fds", "gauge", "Open file descriptors.", fds.count());
+        o.single("process_open_fds", "gauge", "Number of open file descriptors.", fds.count());
+    }
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let max_fds = limits.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok());
+    if let Some(max) = max_fds {
+        o.single("process_max_fds", "gauge", "Maximum number of open file descriptors.", max);
+    }
+    // utime and stime (fields 14, 15) in clock ticks of 1/100 s (USER_HZ on Linux), start time (22) in ticks since boot.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    if let (Some(user), Some(system)) = (tick(11), tick(12)) {
+        o.single(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            (user + system) as f64 / 100.0,
+        );
+    }
+    let boot = std::fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok());
+    if let (Some(start), Some(boot)) = (tick(19), boot) {
+        o.single(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch in seconds.",
+            boot as f64 + start as f64 / 100.0,
+        );
     }
 }

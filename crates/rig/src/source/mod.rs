@@ -67,6 +67,9 @@ pub struct SourceCounters {
     pub failed: AtomicU64,
     /// RIG: `rig_consumed_events_forwarded_total`: events queued for at least one connection.
     pub forwarded: AtomicU64,
+    /// RIG: `rig_consumed_event_processing_duration_milliseconds{source}`: from
+    /// dispatch to every local connection's frame being queued.
+    pub processing: crate::hub::latency::LatencyHistogram,
 }
 
 /// Hands an event to the other nodes of a cluster (must not block).
@@ -111,6 +114,7 @@ impl Dispatcher {
     /// request that brought the event) instead of the event's own.
     pub fn dispatch_in(&self, source: Source, event: impl Into<Arc<CloudEvent>>, parent: Option<&TraceContext>) -> usize {
         let event = event.into();
+        let started = std::time::Instant::now();
         let c = self.counters(source);
         c.consumed.fetch_add(1, Ordering::Relaxed);
         let mut span = self.tracer.enabled().then(|| {
@@ -132,6 +136,7 @@ impl Dispatcher {
             }
         }
         let n = self.hub.publish(event.clone());
+        c.processing.observe(started.elapsed());
         self.types.record(event.event_type(), n);
         if n > 0 {
             c.forwarded.fetch_add(1, Ordering::Relaxed);
