@@ -11,7 +11,7 @@ use axum::{
 use super::{cors, events, proxy, subscriptions};
 use crate::{
     state::Shared,
-    transport::{longpoll, sse, ws},
+    transport::{longpoll, phoenix, sse, ws},
 };
 
 pub fn router(app: Shared) -> Router {
@@ -22,6 +22,8 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/connection/longpolling", get(longpoll::handler).options(longpoll::options))
         .route("/_rig/v1/connection/{transport}/{token}/subscriptions", put(subscriptions::put).options(subscriptions::options))
         .route("/_rig/v1/events", post(events::public).options(events::options))
+        // RIG 1.x's Phoenix socket (phoenix.js).
+        .route("/socket/websocket", get(phoenix::ws::handler))
         .method_not_allowed_fallback(proxy::handle)
         .fallback(proxy::handle)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(app.config.cors.clone()), cors::apply))

@@ -18,7 +18,11 @@ use crate::{
 /// The event source: `KAFKA_SOURCE_TOPICS` in group `KAFKATOFILTER_KAFKA_GROUP_ID`.
 pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
     let group = Group { name: Source::Kafka.name(), topics: config.topics.clone(), group_id: config.group_id.clone() };
-    let handler = Dispatch { registry: SchemaRegistry::new(config.schema_registry.clone()), dispatcher: dispatcher.clone() };
+    let handler = Dispatch {
+        registry: SchemaRegistry::new(config.schema_registry.clone()),
+        dispatcher: dispatcher.clone(),
+        user_field: config.user_field.clone(),
+    };
     spawn_group(config, group, dispatcher.shared_health(), handler)
 }
 
@@ -26,17 +30,19 @@ pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
 struct Dispatch {
     registry: SchemaRegistry,
     dispatcher: Dispatcher,
+    /// `KAFKA_USER_FIELD` (RIG 1.x plain messages to a user's channel).
+    user_field: String,
 }
 
 impl MessageHandler for Dispatch {
     async fn handle(&self, message: &BorrowedMessage<'_>) {
-        handle(message, &self.dispatcher, &self.registry).await
+        handle(message, &self.dispatcher, &self.registry, &self.user_field).await
     }
 }
 
 /// Decodes and dispatches one message; a message that is not a deliverable
 /// CloudEvent is logged and counted (`rig_consumed_events_failed_total`).
-async fn handle(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, registry: &SchemaRegistry) {
+async fn handle(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, registry: &SchemaRegistry, user_field: &str) {
     let headers: Vec<(&str, &[u8])> =
         message.headers().map(|hs| hs.iter().filter_map(|h| Some((h.key, h.value?))).collect()).unwrap_or_default();
     let payload = message.payload().unwrap_or_default();
@@ -51,7 +57,14 @@ async fn handle(message: &BorrowedMessage<'_>, dispatcher: &Dispatcher, registry
                 Ok(_) => fetched = true,
                 Err(error) => return reject(message, dispatcher, &error),
             },
-            Err(error) => return reject(message, dispatcher, &error),
+            Err(error) => {
+                // Not a CloudEvent: maybe RIG 1.x's plain JSON message for a user.
+                if let Some(event) = super::user_message::to_event(payload, user_field) {
+                    dispatcher.dispatch(Source::Kafka, event);
+                    return;
+                }
+                return reject(message, dispatcher, &error);
+            }
         }
     }
 }
