@@ -1,0 +1,191 @@
+//! RIG 1.x frontends against the gateway: the official phoenix.js clients
+//! (npm `phoenix` 1.2.1, RIG 1.x's, and the latest 1.8) over npm `ws`, driven by
+//! tests/phoenix/driver.mjs; backends publish plain JSON to Kafka (tansu,
+//! produced by confluent-kafka) naming the user.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{brokers::*, keys::sign_hs, *};
+use jsonwebtoken::Algorithm;
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
+};
+
+const FAST: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
+const TOPIC: &str = "rig-phx";
+
+/// tests/phoenix/run.sh: installs the locked clients, then one command per line.
+struct Driver {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/phoenix/run.sh");
+        let mut child = Command::new("bash")
+            .arg(&script)
+            .env("PHX_WAIT_MS", "15000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node and npm are needed for the phoenix.js clients");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Driver { _child: child, stdin, stdout }
+    }
+
+    async fn run(&mut self, cmd: Value) -> Value {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        // npm ci may run first; the driver bounds every wait itself.
+        let line = tokio::time::timeout(std::time::Duration::from_secs(180), self.stdout.next_line())
+            .await
+            .expect("the phoenix.js driver did not answer")
+            .unwrap()
+            .expect("the phoenix.js driver exited (see its stderr)");
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert!(answer.get("error").is_none() && answer.get("timeout").is_none(), "{cmd} -> {answer}");
+        answer
+    }
+
+    async fn connect(&mut self, id: &str, lib: &str, url: &str, token: &str, extra: Value) {
+        let mut cmd = json!({"op": "connect", "id": id, "lib": lib, "url": url, "token": token});
+        cmd.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        assert_eq!(self.run(cmd).await["ok"], true, "{id} ({lib}) connects");
+    }
+
+    async fn join(&mut self, id: &str, topic: &str) -> Value {
+        self.run(json!({"op": "join", "id": id, "topic": topic})).await
+    }
+
+    async fn next(&mut self, id: &str, topic: &str, event: &str) -> Value {
+        self.run(json!({"op": "next", "id": id, "topic": topic, "event": event})).await["payload"].clone()
+    }
+}
+
+fn token(user: &str, roles: &[&str], jti: &str) -> String {
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    sign_hs(json!({"user": user, "roles": roles, "jti": jti, "exp": exp}), SECRET.as_bytes(), Algorithm::HS256)
+}
+
+fn socket_url(base: &str) -> String {
+    format!("{base}/socket")
+}
+
+#[tokio::test]
+async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
+    require_python_modules("confluent_kafka", "confluent-kafka");
+    let (_broker, bootstrap) = Broker::tansu().await;
+    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
+    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let rig = TestRig::start(&[
+        ("KAFKA_BROKERS", bootstrap.as_str()),
+        ("KAFKA_SOURCE_TOPICS", TOPIC),
+        ("RIG_KAFKA_CONFIG", FAST),
+        ("RIG_SOURCE_BACKOFF_MAX_MS", "500"),
+        ("PRIVILEGED_ROLES", "support"),
+    ])
+    .await;
+    // CloudEvents keep reaching 3.0 frontends; the warm-up also waits for the group assignment.
+    let mut sse = SseClient::connect(&sse_subscribed(&rig, &["greeting"])).await;
+    sse.greeted().await;
+    let warmup = |n: u32| json!({"op": "produce", "topic": TOPIC, "value": warmup_event(n).to_string()});
+    warm_up(&mut producer, &mut sse, warmup).await;
+
+    let url = socket_url(&rig.ws_url(""));
+    let alice = token("alice", &[], "alice-1");
+    let mut d = Driver::start().await;
+    // Serializer 2.0.0 (phoenix.js 1.8) and 1.0.0 (phoenix.js 1.2, as RIG 1.x's example).
+    d.connect("new", "phoenix", &url, &alice, json!({"heartbeatMs": 200})).await;
+    d.connect("old", "phoenix12", &url, &alice, json!({})).await;
+    d.connect("v1", "phoenix", &url, &alice, json!({"vsn": "1.0.0"})).await;
+    for id in ["new", "old"] {
+        assert_eq!(d.join(id, "user:alice").await["status"], "ok", "{id} joins its own channel");
+    }
+    // Unprivileged: another user's channel and role channels are refused, with 1.x's text.
+    let refused = d.join("new", "user:bob").await;
+    assert_eq!(refused["status"], "error");
+    assert_eq!(refused["response"], r#"unauthorized user with id "alice" tried to join "user:bob"!"#);
+    assert_eq!(d.join("old", "role:support").await["status"], "error");
+    assert_eq!(d.join("new", "room:lobby").await["response"]["reason"], "unmatched topic");
+    // A privileged user joins alice's channel and a role channel.
+    d.connect("support", "phoenix", &url, &token("sam", &["support"], "sam-1"), json!({})).await;
+    assert_eq!(d.join("support", "user:alice").await["status"], "ok");
+    assert_eq!(d.join("support", "role:support").await["status"], "ok");
+    // A refused socket: no token, a bad token.
+    let refused = d.run(json!({"op": "connect", "id": "bad", "lib": "phoenix", "url": url, "token": "nope"})).await;
+    assert_eq!(refused["ok"], false);
+
+    // Heartbeats on topic phoenix are answered.
+    d.run(json!({"op": "heartbeats", "id": "new", "count": 3})).await;
+
+    // A plain JSON message naming alice reaches every socket in her channel, once.
+    let message = json!({"user": "alice", "text": "hello from kafka"});
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+    for id in ["new", "old", "support"] {
+        assert_eq!(d.next(id, "user:alice", "message").await, message, "{id}");
+    }
+    // Bob's message reaches nobody here; a CloudEvent still reaches SSE.
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": json!({"user": "bob", "text": "x"}).to_string()})).await;
+    let ce = json!({"specversion": "1.0", "type": "greeting", "source": "/k", "id": "ce-1", "data": {}});
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": ce.to_string()})).await;
+    assert_eq!(next_real(&mut sse).await.json()["id"], "ce-1");
+    for id in ["new", "old", "support"] {
+        assert_eq!(d.run(json!({"op": "none", "id": id, "topic": "user:alice", "event": "message"})).await["queued"], 0);
+    }
+    // The 1.0.0 serializer from phoenix.js 1.8 too.
+    assert_eq!(d.join("v1", "user:alice").await["status"], "ok");
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+    assert_eq!(d.next("v1", "user:alice", "message").await, message);
+
+    // Blacklisting alice's session closes her sockets; support's stays.
+    let r = rig
+        .http
+        .post(rig.api_url("/v3/session-blacklist"))
+        .json(&json!({"sessionId": "alice-1", "validityInSeconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    for id in ["new", "old", "v1"] {
+        d.run(json!({"op": "closed", "id": id})).await;
+    }
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+    assert_eq!(d.next("support", "user:alice", "message").await, message, "the privileged socket is still open");
+}
+
+#[tokio::test]
+async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
+    let port = free_port().to_string();
+    let vars = [("INBOUND_PORT", port.as_str())];
+    let rig = TestRig::start(&vars).await;
+    let url = socket_url(&rig.ws_url(""));
+    let mut d = Driver::start().await;
+    let t = token("alice", &[], "alice-2");
+    d.connect("new", "phoenix", &url, &t, json!({})).await;
+    d.connect("old", "phoenix12", &url, &t, json!({})).await;
+    for id in ["new", "old"] {
+        assert_eq!(d.join(id, "user:alice").await["status"], "ok");
+    }
+    rig.app.shutdown(std::time::Duration::from_secs(2)).await;
+    for id in ["new", "old"] {
+        d.run(json!({"op": "closed", "id": id})).await;
+    }
+    let rig = TestRig::start(&vars).await;
+    for id in ["new", "old"] {
+        d.run(json!({"op": "joins", "id": id, "topic": "user:alice", "count": 2})).await;
+    }
+    // A channel event published over HTTP (the same path Kafka's user messages take).
+    let event = json!({"specversion": "1.0", "type": "rig.phoenix/user:alice", "source": "/t", "id": "r-1", "data": {"n": 1}});
+    rig.publish(&event).await;
+    for id in ["new", "old"] {
+        assert_eq!(d.next(id, "user:alice", "message").await, json!({"n": 1}), "{id} got it after rejoining");
+    }
+}
