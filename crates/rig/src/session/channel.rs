@@ -64,11 +64,7 @@ impl Sessions {
         }
         let privileges = &self.auth.privileges;
         let user = user_of(privileges, &claims);
-        let info = ConnInfo {
-            session: self.auth.jwt.session_of(&claims).map(str::to_string),
-            user: user.clone(),
-            user_agent,
-        };
+        let info = ConnInfo { session: self.auth.jwt.session_of(&claims).map(str::to_string), user: user.clone(), user_agent };
         Ok(ChannelUser { privileged: privileges.is_privileged(&claims), user, claims, info })
     }
 

@@ -60,8 +60,12 @@ impl Message {
     pub fn encode(&self, vsn: Vsn) -> String {
         let value = match vsn {
             Vsn::V2 => json!([self.join_ref, self.msg_ref, self.topic, self.event, self.payload]),
-            Vsn::V1 if self.join_ref.is_null() => json!({"topic": self.topic, "event": self.event, "payload": self.payload, "ref": self.msg_ref}),
-            Vsn::V1 => json!({"topic": self.topic, "event": self.event, "payload": self.payload, "ref": self.msg_ref, "join_ref": self.join_ref}),
+            Vsn::V1 if self.join_ref.is_null() => {
+                json!({"topic": self.topic, "event": self.event, "payload": self.payload, "ref": self.msg_ref})
+            }
+            Vsn::V1 => {
+                json!({"topic": self.topic, "event": self.event, "payload": self.payload, "ref": self.msg_ref, "join_ref": self.join_ref})
+            }
         };
         value.to_string()
     }

@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 
 use super::message::Message;
 use crate::{
+    hub::ConnId,
     session::{
         channel::{ChannelUser, JoinRefused},
         Sessions,
     },
-    hub::ConnId,
 };
 
 /// The channels a socket has joined, with their join refs.
