@@ -123,6 +123,16 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     let refused = d.run(json!({"op": "connect", "id": "bad", "lib": "phoenix", "url": url, "token": "nope"})).await;
     assert_eq!(refused["ok"], false);
 
+    // RIG 1.x's SSE transport: joins answered as events, refused ones with 500.
+    let sse_url = |q: &str| rig.url(&format!("/socket/sse?{q}"));
+    let mut sse1 = SseClient::connect(&sse_url(&format!("users[]=alice&token={alice}"))).await;
+    let reply = sse1.next_event().await.unwrap();
+    assert_eq!(reply.name, "phx_reply");
+    assert_eq!(reply.json()["payload"]["status"], "ok");
+    assert_eq!(SseClient::connect(&sse_url(&format!("users[]=bob&token={alice}"))).await.status, 500);
+    assert_eq!(SseClient::connect(&sse_url(&format!("token={alice}"))).await.status, 404);
+    assert_eq!(SseClient::connect(&sse_url("users[]=alice&token=bad")).await.status, 401);
+
     // Heartbeats on topic phoenix are answered.
     d.run(json!({"op": "heartbeats", "id": "new", "count": 3})).await;
 
@@ -132,6 +142,13 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     for id in ["new", "old", "support"] {
         assert_eq!(d.next(id, "user:alice", "message").await, message, "{id}");
     }
+    let pushed = loop {
+        let e = sse1.next_event().await.expect("an SSE message");
+        if e.name != "heartbeat" {
+            break e;
+        }
+    };
+    assert_eq!((pushed.name.as_str(), pushed.json()), ("message", message.clone()));
     // Bob's message reaches nobody here; a CloudEvent still reaches SSE.
     producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": json!({"user": "bob", "text": "x"}).to_string()})).await;
     let ce = json!({"specversion": "1.0", "type": "greeting", "source": "/k", "id": "ce-1", "data": {}});
@@ -157,6 +174,18 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     for id in ["new", "old", "v1"] {
         d.run(json!({"op": "closed", "id": id})).await;
     }
+    let mut ended = false;
+    for _ in 0..100 {
+        match sse1.next_event().await {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(e) if e.name == "closing connection" => {}
+            Some(e) => assert!(e.name == "heartbeat" || e.name == "message", "{}", e.name),
+        }
+    }
+    assert!(ended, "the SSE stream of a blacklisted session ends");
     producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
     assert_eq!(d.next("support", "user:alice", "message").await, message, "the privileged socket is still open");
 }

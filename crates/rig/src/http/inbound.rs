@@ -24,6 +24,7 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/events", post(events::public).options(events::options))
         // RIG 1.x's Phoenix socket (phoenix.js).
         .route("/socket/websocket", get(phoenix::ws::handler))
+        .route("/socket/sse", get(phoenix::sse::handler))
         .method_not_allowed_fallback(proxy::handle)
         .fallback(proxy::handle)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(app.config.cors.clone()), cors::apply))

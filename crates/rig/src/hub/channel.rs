@@ -50,6 +50,8 @@ pub struct PhoenixFrames {
     pub v1: Utf8Bytes,
     /// Serializer 2.0.0: `[null,null,topic,event,payload]`.
     pub v2: Utf8Bytes,
+    /// RIG 1.x's SSE transport: `event: <event>` and the payload as `data:`.
+    pub sse: Bytes,
 }
 
 impl PhoenixFrames {
@@ -62,11 +64,13 @@ impl PhoenixFrames {
         let v1 = json!({"topic": topic, "event": name, "payload": payload, "ref": null});
         let v2 = json!([null, null, topic, name, payload]);
         let text = |v: &Value| Utf8Bytes::from(serde_json::to_string(v).expect("a Value always serialises"));
-        Some(PhoenixFrames { v1: text(&v1), v2: text(&v2) })
+        // serde_json writes no line breaks, so the payload is one `data:` line.
+        let sse = Bytes::from(format!("event: {}\ndata: {payload}\n\n", name.replace(['\n', '\r'], " ")));
+        Some(PhoenixFrames { v1: text(&v1), v2: text(&v2), sse })
     }
 
     pub fn size(&self) -> usize {
-        self.v1.len() + self.v2.len()
+        self.v1.len() + self.v2.len() + self.sse.len()
     }
 }
 
@@ -83,6 +87,10 @@ mod tests {
         assert_eq!(v1, json!({"topic": "user:alice", "event": "message", "payload": {"user": "alice", "n": 1}, "ref": null}));
         let v2: Value = serde_json::from_str(f.v2.as_str()).unwrap();
         assert_eq!(v2, json!([null, null, "user:alice", "message", {"user": "alice", "n": 1}]));
+        assert_eq!(&f.sse[..], br#"event: message
+data: {"n":1,"user":"alice"}
+
+"#);
     }
 
     #[test]

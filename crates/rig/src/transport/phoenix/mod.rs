@@ -1,10 +1,11 @@
 //! RIG 1.x's Phoenix socket at `/socket` (phoenix.js): the wire protocol
 //! ([`message`]), a socket's channel state ([`socket`]) and the WebSocket
-//! transport ([`ws`]). Who may connect and join is `session::channel`'s;
+//! transport ([`ws`]) and RIG 1.x's one-way SSE transport ([`sse`]). Who may connect and join is `session::channel`'s;
 //! messages reach channels through the hub like every other event.
 
 pub mod message;
 pub mod socket;
+pub mod sse;
 pub mod ws;
 
 /// The socket parameters phoenix.js sends: `token` (RIG 1.x's JWT) and `vsn`.
