@@ -218,3 +218,69 @@ async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
         assert_eq!(d.next(id, "user:alice", "message").await, json!({"n": 1}), "{id} got it after rejoining");
     }
 }
+
+/// A free port on every address (the cluster port is the same on every node).
+fn free_cluster_port(ips: &[&str]) -> u16 {
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok() && std::net::UdpSocket::bind((*ip, port)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free cluster port");
+}
+
+#[tokio::test]
+async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_once() {
+    require_python_modules("confluent_kafka", "confluent-kafka");
+    let (_broker, bootstrap) = Broker::tansu().await;
+    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
+    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let ips = ["127.0.0.1", "127.0.0.2"];
+    let port = free_cluster_port(&ips).to_string();
+    let peers = ips.iter().map(|ip| format!("{ip}:{port}")).collect::<Vec<_>>().join(",");
+    let cluster = |ip: &'static str| {
+        vec![
+            ("NODE_HOST", ip),
+            ("RIG_BIND_ADDRESS", ip),
+            ("NODE_COOKIE", "phx-cookie"),
+            ("RIG_CLUSTER_PORT", port.as_str()),
+            ("RIG_CLUSTER_PEERS", peers.as_str()),
+        ]
+    };
+    let mut a_vars = cluster("127.0.0.1");
+    a_vars.extend([("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST)]);
+    let a = process::Gateway::spawn(&a_vars);
+    let b = process::Gateway::spawn(&cluster("127.0.0.2"));
+    // Both see each other.
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + PATIENCE * 3;
+    for g in [&a, &b] {
+        loop {
+            let v: Value = http.get(g.api_url("/v3/cluster")).send().await.unwrap().json().await.unwrap_or(Value::Null);
+            if v["peers"].as_array().is_some_and(|p| p.len() == 1) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the two nodes did not meet");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    // Node A consumes (warm-up events reach an SSE client there once its group is assigned).
+    let subs = form_urlencoded::byte_serialize(json!([{"eventType": WARMUP}]).to_string().as_bytes()).collect::<String>();
+    let mut sse = SseClient::connect(&a.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
+    sse.greeted().await;
+    let warmup = |n: u32| json!({"op": "produce", "topic": TOPIC, "value": warmup_event(n).to_string()});
+    warm_up(&mut producer, &mut sse, warmup).await;
+
+    let mut d = Driver::start().await;
+    let url = format!("ws://{}/socket", b.inbound);
+    d.connect("b", "phoenix", &url, &token("alice", &[], "alice-3"), json!({})).await;
+    assert_eq!(d.join("b", "user:alice").await["status"], "ok");
+    for n in 1..=2 {
+        let message = json!({"user": "alice", "n": n});
+        producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+        // In order and without a repeat of the one before.
+        assert_eq!(d.next("b", "user:alice", "message").await, message);
+    }
+    assert_eq!(d.run(json!({"op": "none", "id": "b", "topic": "user:alice", "event": "message"})).await["queued"], 0);
+}

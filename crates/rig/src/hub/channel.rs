@@ -87,10 +87,13 @@ mod tests {
         assert_eq!(v1, json!({"topic": "user:alice", "event": "message", "payload": {"user": "alice", "n": 1}, "ref": null}));
         let v2: Value = serde_json::from_str(f.v2.as_str()).unwrap();
         assert_eq!(v2, json!([null, null, "user:alice", "message", {"user": "alice", "n": 1}]));
-        assert_eq!(&f.sse[..], br#"event: message
+        assert_eq!(
+            &f.sse[..],
+            br#"event: message
 data: {"n":1,"user":"alice"}
 
-"#);
+"#
+        );
     }
 
     #[test]

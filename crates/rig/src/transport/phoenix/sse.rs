@@ -52,7 +52,8 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, heade
     };
     let mut greeting = BytesMut::new();
     for topic in &topics {
-        let join = Message { join_ref: Value::Null, msg_ref: Value::Null, topic: topic.clone(), event: "phx_join".into(), payload: json!({}) };
+        let join =
+            Message { join_ref: Value::Null, msg_ref: Value::Null, topic: topic.clone(), event: "phx_join".into(), payload: json!({}) };
         if let Err(refused) = app.sessions.may_join(&user, topic) {
             let response = match refused {
                 JoinRefused::Unauthorized(text) => json!(text),
