@@ -106,7 +106,8 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     d.connect("new", "phoenix", &url, &alice, json!({"heartbeatMs": 200})).await;
     d.connect("old", "phoenix12", &url, &alice, json!({})).await;
     d.connect("v1", "phoenix", &url, &alice, json!({"vsn": "1.0.0"})).await;
-    for id in ["new", "old"] {
+    d.connect("lp", "phoenix", &url, &alice, json!({"transport": "longpoll"})).await;
+    for id in ["new", "old", "lp"] {
         assert_eq!(d.join(id, "user:alice").await["status"], "ok", "{id} joins its own channel");
     }
     // Unprivileged: another user's channel and role channels are refused, with 1.x's text.
@@ -139,7 +140,7 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     // A plain JSON message naming alice reaches every socket in her channel, once.
     let message = json!({"user": "alice", "text": "hello from kafka"});
     producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
-    for id in ["new", "old", "support"] {
+    for id in ["new", "old", "support", "lp"] {
         assert_eq!(d.next(id, "user:alice", "message").await, message, "{id}");
     }
     let pushed = loop {
@@ -171,7 +172,7 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    for id in ["new", "old", "v1"] {
+    for id in ["new", "old", "v1", "lp"] {
         d.run(json!({"op": "closed", "id": id})).await;
     }
     let mut ended = false;
@@ -200,21 +201,30 @@ async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
     let t = token("alice", &[], "alice-2");
     d.connect("new", "phoenix", &url, &t, json!({})).await;
     d.connect("old", "phoenix12", &url, &t, json!({})).await;
-    for id in ["new", "old"] {
+    d.connect("lp", "phoenix", &url, &t, json!({"transport": "longpoll"})).await;
+    for id in ["new", "old", "lp"] {
         assert_eq!(d.join(id, "user:alice").await["status"], "ok");
     }
     rig.app.shutdown(std::time::Duration::from_secs(2)).await;
-    for id in ["new", "old"] {
+    for id in ["new", "old", "lp"] {
         d.run(json!({"op": "closed", "id": id})).await;
     }
     let rig = TestRig::start(&vars).await;
-    for id in ["new", "old"] {
+    for id in ["new", "old", "lp"] {
         d.run(json!({"op": "joins", "id": id, "topic": "user:alice", "count": 2})).await;
+    }
+    // A long-poll client may first rejoin the old gateway while it drains: wait for
+    // all three sockets to have joined on the new one (one subscription row each).
+    rig.wait_for_connections(3).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while rig.app.state.hub.subscription_rows() < 3 {
+        assert!(std::time::Instant::now() < deadline, "not every socket rejoined");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // A channel event published over HTTP (the same path Kafka's user messages take).
     let event = json!({"specversion": "1.0", "type": "rig.phoenix/user:alice", "source": "/t", "id": "r-1", "data": {"n": 1}});
     rig.publish(&event).await;
-    for id in ["new", "old"] {
+    for id in ["new", "old", "lp"] {
         assert_eq!(d.next(id, "user:alice", "message").await, json!({"n": 1}), "{id} got it after rejoining");
     }
 }

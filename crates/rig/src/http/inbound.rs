@@ -25,6 +25,12 @@ pub fn router(app: Shared) -> Router {
         // RIG 1.x's Phoenix socket (phoenix.js).
         .route("/socket/websocket", get(phoenix::ws::handler))
         .route("/socket/sse", get(phoenix::sse::handler))
+        .route(
+            "/socket/longpoll",
+            get(phoenix::longpoll::get)
+                .post(phoenix::longpoll::post)
+                .layer(axum::Extension(std::sync::Arc::new(phoenix::longpoll::Polls::default()))),
+        )
         .method_not_allowed_fallback(proxy::handle)
         .fallback(proxy::handle)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(app.config.cors.clone()), cors::apply))

@@ -3,6 +3,7 @@
 //! transport ([`ws`]) and RIG 1.x's one-way SSE transport ([`sse`]). Who may connect and join is `session::channel`'s;
 //! messages reach channels through the hub like every other event.
 
+pub mod longpoll;
 pub mod message;
 pub mod socket;
 pub mod sse;
