@@ -163,15 +163,12 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
     assert_eq!(d.next("v1", "user:alice", "message").await, message);
 
-    // Blacklisting alice's session closes her sockets; support's stays.
-    let r = rig
-        .http
-        .post(rig.api_url("/v3/session-blacklist"))
-        .json(&json!({"sessionId": "alice-1", "validityInSeconds": 60}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    // Blacklisting alice's token id (RIG 1.x's DELETE /rg/connections/:jti, a valid JWT
+    // required) closes her sockets on every transport; support's stays.
+    let rg = rig.url("/rg/connections/alice-1");
+    assert_eq!(rig.http.delete(&rg).send().await.unwrap().status(), 403);
+    let r = rig.http.delete(&rg).bearer_auth(token("sam", &["support"], "sam-1")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
     for id in ["new", "old", "v1", "lp"] {
         d.run(json!({"op": "closed", "id": id})).await;
     }

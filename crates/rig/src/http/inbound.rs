@@ -4,11 +4,11 @@
 use axum::{
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
-    routing::{any, get, post, put},
+    routing::{any, delete, get, post, put},
     Router,
 };
 
-use super::{cors, events, proxy, subscriptions};
+use super::{cors, events, proxy, rg, subscriptions};
 use crate::{
     state::Shared,
     transport::{longpoll, phoenix, sse, ws},
@@ -25,6 +25,7 @@ pub fn router(app: Shared) -> Router {
         // RIG 1.x's Phoenix socket (phoenix.js).
         .route("/socket/websocket", get(phoenix::ws::handler))
         .route("/socket/sse", get(phoenix::sse::handler))
+        .route("/rg/connections/{jti}", delete(rg::disconnect))
         .route(
             "/socket/longpoll",
             get(phoenix::longpoll::get)

@@ -15,5 +15,6 @@ pub mod openapi;
 pub mod presence;
 pub mod proxy;
 pub mod responses;
+pub mod rg;
 pub mod status;
 pub mod subscriptions;
