@@ -37,6 +37,8 @@ use crate::{
 const IDLE: Duration = Duration::from_secs(20);
 /// Client messages one POST may carry.
 const MAX_BATCH: usize = 256;
+/// Replies waiting for the next GET; a client that posts and never polls loses the oldest.
+const MAX_REPLIES: usize = 1024;
 
 /// This gateway's long-poll sessions (one per router, kept in an `Extension`).
 #[derive(Default)]
@@ -206,7 +208,12 @@ pub async fn post(State(app): State<Shared>, Extension(polls): Extension<Arc<Pol
         let Some(msg) = Message::decode(q.vsn, line) else { return json(&app, r#"{"status":400}"#.into()) };
         replies.extend(lock(&session.socket).handle(&app.sessions, msg).into_iter().map(|r| r.encode(q.vsn)));
     }
-    lock(&session.replies).extend(replies);
+    {
+        let mut pending = lock(&session.replies);
+        pending.extend(replies);
+        let excess = pending.len().saturating_sub(MAX_REPLIES);
+        pending.drain(..excess);
+    }
     session.replied.notify_one();
     json(&app, r#"{"status":200}"#.into())
 }
