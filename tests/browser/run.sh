@@ -41,5 +41,11 @@ if [[ ! -f "$here/node_modules/.package-lock.json" || "$here/package-lock.json" 
   (cd "$here" && npm ci --prefer-offline --no-audit --no-fund)
 fi
 
+# phoenix.js for phoenix-page.html (RIG 1.x frontends), from tests/phoenix's lock file.
+phx="$repo/tests/phoenix"
+if [[ ! -f "$phx/node_modules/.package-lock.json" || "$phx/package-lock.json" -nt "$phx/node_modules/.package-lock.json" ]]; then
+  (cd "$phx" && npm ci --prefer-offline --no-audit --no-fund --cache "${RIG_CI_CACHE:-$HOME/.cache/rig-ci}/npm")
+fi
+
 cd "$repo"
-exec node --test tests/browser/e2e.test.mjs
+exec node --test tests/browser/e2e.test.mjs tests/browser/phoenix.test.mjs

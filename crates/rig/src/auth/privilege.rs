@@ -41,7 +41,8 @@ impl Privileges {
         }
     }
 
-    fn is_privileged(&self, claims: &Value) -> bool {
+    /// Whether the caller has one of `PRIVILEGED_ROLES`.
+    pub fn is_privileged(&self, claims: &Value) -> bool {
         match rig_core::pointer::resolve(claims, &self.roles_field) {
             Some(Value::String(r)) => self.privileged_roles.contains(r),
             Some(Value::Array(rs)) => rs.iter().filter_map(Value::as_str).any(|r| self.privileged_roles.iter().any(|p| p == r)),

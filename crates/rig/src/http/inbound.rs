@@ -4,14 +4,14 @@
 use axum::{
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
-    routing::{any, get, post, put},
+    routing::{any, delete, get, post, put},
     Router,
 };
 
-use super::{cors, events, proxy, subscriptions};
+use super::{cors, events, proxy, rg, subscriptions};
 use crate::{
     state::Shared,
-    transport::{longpoll, sse, ws},
+    transport::{longpoll, phoenix, sse, ws},
 };
 
 pub fn router(app: Shared) -> Router {
@@ -23,6 +23,16 @@ pub fn router(app: Shared) -> Router {
         .route("/_rig/v1/connection/longpolling", get(longpoll::handler).options(longpoll::options))
         .route("/_rig/v1/connection/{transport}/{token}/subscriptions", put(subscriptions::put).options(subscriptions::options))
         .route("/_rig/v1/events", post(events::public).options(events::options))
+        // RIG 1.x's Phoenix socket (phoenix.js).
+        .route("/socket/websocket", get(phoenix::ws::handler))
+        .route("/socket/sse", get(phoenix::sse::handler))
+        .route("/rg/connections/{jti}", delete(rg::disconnect))
+        .route(
+            "/socket/longpoll",
+            get(phoenix::longpoll::get)
+                .post(phoenix::longpoll::post)
+                .layer(axum::Extension(std::sync::Arc::new(phoenix::longpoll::Polls::default()))),
+        )
         .method_not_allowed_fallback(proxy::handle)
         .fallback(proxy::handle)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(app.config.cors.clone()), cors::apply))

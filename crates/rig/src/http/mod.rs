@@ -16,5 +16,6 @@ pub mod presence;
 pub mod proxy;
 pub mod ready;
 pub mod responses;
+pub mod rg;
 pub mod status;
 pub mod subscriptions;

@@ -28,6 +28,8 @@ pub struct Frame {
     pub ws: Utf8Bytes,
     /// `ws` as a complete unmasked WebSocket text frame (taken-over connections).
     pub ws_frame: Bytes,
+    /// A Phoenix channel message's frames (`hub::channel`); `None` for other events.
+    pub phoenix: Option<Box<super::channel::PhoenixFrames>>,
     /// When a published event was encoded (the delivery-latency clock starts);
     /// `None` for RIG's own events.
     pub published: Option<Instant>,
@@ -37,7 +39,8 @@ impl Frame {
     /// Encodes a validated event; its SSE frame carries `id: <event id>` so a
     /// browser's `EventSource` hands it back as `Last-Event-ID` on reconnect.
     pub fn from_event(event: &CloudEvent) -> Frame {
-        Frame { published: Some(Instant::now()), ..Frame::encode(event.id(), event.event_type(), event.json(), Some(event.id())) }
+        let phoenix = super::channel::PhoenixFrames::of(event).map(Box::new);
+        Frame { published: Some(Instant::now()), phoenix, ..Frame::encode(event.id(), event.event_type(), event.json(), Some(event.id())) }
     }
 
     /// Never keeps `json` itself: a parsed event's bytes are often a slice of
@@ -50,12 +53,12 @@ impl Frame {
         // The JSON is kept once, inside the WebSocket frame: two allocations per event, not three.
         let json = ws_frame.slice(ws_frame.len() - json.len()..);
         let ws = Utf8Bytes::try_from(json.clone()).expect("event JSON was parsed from UTF-8 or serialised by us");
-        Frame { id: id.into(), sse, sse_chunk, json, ws, ws_frame, published: None }
+        Frame { id: id.into(), sse, sse_chunk, json, ws, ws_frame, phoenix: None, published: None }
     }
 
     /// Bytes kept alive by this frame (resume window accounting).
     pub fn size(&self) -> usize {
-        self.sse_chunk.len() + self.ws_frame.len()
+        self.sse_chunk.len() + self.ws_frame.len() + self.phoenix.as_ref().map_or(0, |p| p.size())
     }
 
     /// A RIG-generated CloudEvent 0.2 (`rig.connection.create`, ...); `data`

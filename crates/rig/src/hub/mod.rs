@@ -7,6 +7,7 @@
 //! the window lock too, so every event is either replayed to a resuming
 //! connection or delivered to it live, never both and never neither.
 
+pub mod channel;
 pub mod config;
 pub mod frame;
 pub mod latency;
@@ -51,6 +52,8 @@ pub enum Transport {
     Sse,
     Ws,
     LongPolling,
+    /// A RIG 1.x Phoenix socket (any of its transports).
+    Phoenix,
 }
 
 /// The subscriptions PUT hit a connection that is gone (410).
@@ -269,6 +272,16 @@ impl Hub {
             conn.sink.clone()
         };
         self.count(sink.deliver(&frame, true));
+        Ok(())
+    }
+
+    /// Replaces a connection's subscriptions without telling it (Phoenix
+    /// channel joins, which answer with their own reply).
+    pub fn replace_subscriptions(&self, id: ConnId, subs: Vec<Subscription>) -> Result<(), Gone> {
+        let mut shard = lock(&self.shards[shard_of(id)]);
+        let conn = shard.get_mut(&id).ok_or(Gone)?;
+        self.write_index().set(id, &subs);
+        conn.subscriptions = subs;
         Ok(())
     }
 
@@ -519,7 +532,8 @@ impl Hub {
             for conn in lock(shard).values() {
                 match conn.transport {
                     Transport::Sse => n.0 += 1,
-                    Transport::Ws => n.1 += 1,
+                    // Counted with WebSockets: the metric's labels are RIG 3.0's.
+                    Transport::Ws | Transport::Phoenix => n.1 += 1,
                     Transport::LongPolling => n.2 += 1,
                 }
             }
@@ -544,6 +558,7 @@ impl Conn {
                 Transport::Sse => "sse",
                 Transport::Ws => "ws",
                 Transport::LongPolling => "longpolling",
+                Transport::Phoenix => "phoenix",
             },
             user: self.user.as_deref().map(str::to_string),
             sessions: self.sessions.iter().map(|s| s.to_string()).collect(),

@@ -140,6 +140,10 @@ impl Sessions {
     }
 
     pub(super) fn privileged(&self, subs: &[Subscription], claims: Option<&Value>) -> Result<(), SetupError> {
+        // Phoenix channel topics are joined, never subscribed: the join checks who may (`session::channel`).
+        if subs.iter().any(|s| s.event_type.starts_with(crate::hub::channel::TYPE_PREFIX)) {
+            return Err(SetupError::Denied);
+        }
         self.auth.privileges.check(subs, claims, self.hub.extractors()).map_err(|reason| {
             tracing::debug!(%reason, "Subscription refused.");
             SetupError::Denied

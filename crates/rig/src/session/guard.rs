@@ -55,6 +55,15 @@ pub struct ConnGuard {
 }
 
 impl ConnGuard {
+    pub(super) fn new(hub: Arc<Hub>, id: ConnId) -> Self {
+        ConnGuard { hub, id }
+    }
+
+    /// The connection this guard removes.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
     /// Records the delivery latency of frames handed to the writer at `now`.
     pub fn handed_over<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) {
         handed_over(&self.hub, frames);

@@ -3,6 +3,7 @@
 //! registration and removal ([`guard`]), subscription updates ([`update`])
 //! and session kills ([`kill`]). Transports are adapters that call these.
 
+pub mod channel;
 pub mod connect;
 pub mod guard;
 pub mod kill;

@@ -144,6 +144,8 @@ pub const VARS: &[Var] = &[
     rig("KAFKA_LOG_TOPIC", "rig-request-log", "Topic of REQUEST_LOG=kafka."),
     rig("KAFKA_LOG_SCHEMA", "", "Avro subject of request-log records when KAFKA_SERIALIZER=avro (empty: JSON)."),
     ours("RIG_KAFKA_PRODUCE_TIMEOUT_MS", "5000", "How long producing to Kafka (kafka target, request log) may wait for the broker; then the request fails with 503."),
+    // RIG 1.x Phoenix channels at /socket (crates/rig/src/transport/phoenix, session/channel.rs).
+    rig1("KAFKA_USER_FIELD", "user", "Field of a plain JSON Kafka message (not a CloudEvent) naming the user it is for: the message is pushed as event `message` to Phoenix channel user:<value> on every node (a name, or a JSON Pointer). Empty: such messages are counted as failed."),
 ];
 
 /// The documented default of `name`; every variable read must be in [`VARS`].

@@ -9,6 +9,7 @@
 pub mod close;
 pub mod cookie;
 pub mod longpoll;
+pub mod phoenix;
 pub mod render;
 pub mod sse;
 pub mod takeover;

@@ -38,6 +38,9 @@ pub struct KafkaConfig {
     pub sasl: Option<Sasl>,
     /// Extra librdkafka properties (`RIG_KAFKA_CONFIG`), applied last.
     pub extra: Vec<(String, String)>,
+    /// `KAFKA_USER_FIELD`: the field of a plain JSON message naming the user
+    /// whose Phoenix channel gets it (RIG 1.x); empty: off.
+    pub user_field: String,
 }
 
 #[cfg(feature = "kafka")]
@@ -146,6 +149,7 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>, backoff_max: Duration) ->
         tls,
         sasl,
         extra,
+        user_field: r.raw("KAFKA_USER_FIELD").trim().to_string(),
     })
 }
 

@@ -25,6 +25,7 @@ pub fn start(config: KafkaConfig, dispatcher: Dispatcher) -> JoinHandle<()> {
         registry: SchemaRegistry::new(config.schema_registry.clone(), &config.trust),
         dispatcher: dispatcher.clone(),
         warn: Throttle::new(Duration::from_secs(10)),
+        user_field: config.user_field.clone(),
     };
     spawn_group(config, group, dispatcher.shared_health(), handler)
 }
@@ -35,6 +36,8 @@ struct Dispatch {
     dispatcher: Dispatcher,
     /// Skipped messages are all counted, but logged once per 10 s.
     warn: Throttle,
+    /// `KAFKA_USER_FIELD` (RIG 1.x plain messages to a user's channel).
+    user_field: String,
 }
 
 impl MessageHandler for Dispatch {
@@ -61,7 +64,14 @@ async fn handle(message: &BorrowedMessage<'_>, to: &Dispatch) {
                 Ok(_) => fetched = true,
                 Err(error) => return reject(message, to, &error),
             },
-            Err(error) => return reject(message, to, &error),
+            Err(error) => {
+                // Not a CloudEvent: maybe RIG 1.x's plain JSON message for a user.
+                if let Some(event) = super::user_message::to_event(payload, &to.user_field) {
+                    dispatcher.dispatch(Source::Kafka, event);
+                    return;
+                }
+                return reject(message, to, &error);
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "kafka")]
 pub(crate) mod consumer;
+pub mod user_message;
 
 use tokio::task::JoinHandle;
 

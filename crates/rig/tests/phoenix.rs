@@ -1,0 +1,293 @@
+//! RIG 1.x frontends against the gateway: the official phoenix.js clients
+//! (npm `phoenix` 1.2.1, RIG 1.x's, and the latest 1.8) over npm `ws`, driven by
+//! tests/phoenix/driver.mjs; backends publish plain JSON to Kafka (tansu,
+//! produced by confluent-kafka) naming the user.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{brokers::*, keys::sign_hs, *};
+use jsonwebtoken::Algorithm;
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
+};
+
+const FAST: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
+const TOPIC: &str = "rig-phx";
+
+/// tests/phoenix/run.sh: installs the locked clients, then one command per line.
+struct Driver {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/phoenix/run.sh");
+        let mut child = Command::new("bash")
+            .arg(&script)
+            .env("PHX_WAIT_MS", "15000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node and npm are needed for the phoenix.js clients");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Driver { _child: child, stdin, stdout }
+    }
+
+    async fn run(&mut self, cmd: Value) -> Value {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        // npm ci may run first; the driver bounds every wait itself.
+        let line = tokio::time::timeout(std::time::Duration::from_secs(180), self.stdout.next_line())
+            .await
+            .expect("the phoenix.js driver did not answer")
+            .unwrap()
+            .expect("the phoenix.js driver exited (see its stderr)");
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert!(answer.get("error").is_none() && answer.get("timeout").is_none(), "{cmd} -> {answer}");
+        answer
+    }
+
+    async fn connect(&mut self, id: &str, lib: &str, url: &str, token: &str, extra: Value) {
+        let mut cmd = json!({"op": "connect", "id": id, "lib": lib, "url": url, "token": token});
+        cmd.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        assert_eq!(self.run(cmd).await["ok"], true, "{id} ({lib}) connects");
+    }
+
+    async fn join(&mut self, id: &str, topic: &str) -> Value {
+        self.run(json!({"op": "join", "id": id, "topic": topic})).await
+    }
+
+    async fn next(&mut self, id: &str, topic: &str, event: &str) -> Value {
+        self.run(json!({"op": "next", "id": id, "topic": topic, "event": event})).await["payload"].clone()
+    }
+}
+
+fn token(user: &str, roles: &[&str], jti: &str) -> String {
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    sign_hs(json!({"user": user, "roles": roles, "jti": jti, "exp": exp}), SECRET.as_bytes(), Algorithm::HS256)
+}
+
+fn socket_url(base: &str) -> String {
+    format!("{base}/socket")
+}
+
+#[tokio::test]
+async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
+    require_python_modules("confluent_kafka", "confluent-kafka");
+    let (_broker, bootstrap) = Broker::tansu().await;
+    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
+    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let rig = TestRig::start(&[
+        ("KAFKA_BROKERS", bootstrap.as_str()),
+        ("KAFKA_SOURCE_TOPICS", TOPIC),
+        ("RIG_KAFKA_CONFIG", FAST),
+        ("RIG_SOURCE_BACKOFF_MAX_MS", "500"),
+        ("PRIVILEGED_ROLES", "support"),
+    ])
+    .await;
+    // CloudEvents keep reaching 3.0 frontends; the warm-up also waits for the group assignment.
+    let mut sse = SseClient::connect(&sse_subscribed(&rig, &["greeting"])).await;
+    sse.greeted().await;
+    let warmup = |n: u32| json!({"op": "produce", "topic": TOPIC, "value": warmup_event(n).to_string()});
+    warm_up(&mut producer, &mut sse, warmup).await;
+
+    let url = socket_url(&rig.ws_url(""));
+    let alice = token("alice", &[], "alice-1");
+    let mut d = Driver::start().await;
+    // Serializer 2.0.0 (phoenix.js 1.8) and 1.0.0 (phoenix.js 1.2, as RIG 1.x's example).
+    d.connect("new", "phoenix", &url, &alice, json!({"heartbeatMs": 200})).await;
+    d.connect("old", "phoenix12", &url, &alice, json!({})).await;
+    d.connect("v1", "phoenix", &url, &alice, json!({"vsn": "1.0.0"})).await;
+    d.connect("lp", "phoenix", &url, &alice, json!({"transport": "longpoll"})).await;
+    for id in ["new", "old", "lp"] {
+        assert_eq!(d.join(id, "user:alice").await["status"], "ok", "{id} joins its own channel");
+    }
+    // Unprivileged: another user's channel and role channels are refused, with 1.x's text.
+    let refused = d.join("new", "user:bob").await;
+    assert_eq!(refused["status"], "error");
+    assert_eq!(refused["response"], r#"unauthorized user with id "alice" tried to join "user:bob"!"#);
+    assert_eq!(d.join("old", "role:support").await["status"], "error");
+    assert_eq!(d.join("new", "room:lobby").await["response"]["reason"], "unmatched topic");
+    // A privileged user joins alice's channel and a role channel.
+    d.connect("support", "phoenix", &url, &token("sam", &["support"], "sam-1"), json!({})).await;
+    assert_eq!(d.join("support", "user:alice").await["status"], "ok");
+    assert_eq!(d.join("support", "role:support").await["status"], "ok");
+    // A refused socket: no token, a bad token.
+    let refused = d.run(json!({"op": "connect", "id": "bad", "lib": "phoenix", "url": url, "token": "nope"})).await;
+    assert_eq!(refused["ok"], false);
+
+    // RIG 1.x's SSE transport: joins answered as events, refused ones with 500.
+    let sse_url = |q: &str| rig.url(&format!("/socket/sse?{q}"));
+    let mut sse1 = SseClient::connect(&sse_url(&format!("users[]=alice&token={alice}"))).await;
+    let reply = sse1.next_event().await.unwrap();
+    assert_eq!(reply.name, "phx_reply");
+    assert_eq!(reply.json()["payload"]["status"], "ok");
+    assert_eq!(SseClient::connect(&sse_url(&format!("users[]=bob&token={alice}"))).await.status, 500);
+    assert_eq!(SseClient::connect(&sse_url(&format!("token={alice}"))).await.status, 404);
+    assert_eq!(SseClient::connect(&sse_url("users[]=alice&token=bad")).await.status, 401);
+
+    // Heartbeats on topic phoenix are answered.
+    d.run(json!({"op": "heartbeats", "id": "new", "count": 3})).await;
+
+    // A plain JSON message naming alice reaches every socket in her channel, once.
+    let message = json!({"user": "alice", "text": "hello from kafka"});
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+    for id in ["new", "old", "support", "lp"] {
+        assert_eq!(d.next(id, "user:alice", "message").await, message, "{id}");
+    }
+    let pushed = loop {
+        let e = sse1.next_event().await.expect("an SSE message");
+        if e.name != "heartbeat" {
+            break e;
+        }
+    };
+    assert_eq!((pushed.name.as_str(), pushed.json()), ("message", message.clone()));
+    // Bob's message reaches nobody here; a CloudEvent still reaches SSE.
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": json!({"user": "bob", "text": "x"}).to_string()})).await;
+    let ce = json!({"specversion": "1.0", "type": "greeting", "source": "/k", "id": "ce-1", "data": {}});
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": ce.to_string()})).await;
+    assert_eq!(next_real(&mut sse).await.json()["id"], "ce-1");
+    for id in ["new", "old", "support"] {
+        assert_eq!(d.run(json!({"op": "none", "id": id, "topic": "user:alice", "event": "message"})).await["queued"], 0);
+    }
+    // The 1.0.0 serializer from phoenix.js 1.8 too.
+    assert_eq!(d.join("v1", "user:alice").await["status"], "ok");
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+    assert_eq!(d.next("v1", "user:alice", "message").await, message);
+
+    // Blacklisting alice's token id (RIG 1.x's DELETE /rg/connections/:jti, a valid JWT
+    // required) closes her sockets on every transport; support's stays.
+    let rg = rig.url("/rg/connections/alice-1");
+    assert_eq!(rig.http.delete(&rg).send().await.unwrap().status(), 403);
+    let r = rig.http.delete(&rg).bearer_auth(token("sam", &["support"], "sam-1")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    for id in ["new", "old", "v1", "lp"] {
+        d.run(json!({"op": "closed", "id": id})).await;
+    }
+    let mut ended = false;
+    for _ in 0..100 {
+        match sse1.next_event().await {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(e) if e.name == "closing connection" => {}
+            Some(e) => assert!(e.name == "heartbeat" || e.name == "message", "{}", e.name),
+        }
+    }
+    assert!(ended, "the SSE stream of a blacklisted session ends");
+    producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+    assert_eq!(d.next("support", "user:alice", "message").await, message, "the privileged socket is still open");
+}
+
+#[tokio::test]
+async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
+    let port = free_port().to_string();
+    let vars = [("INBOUND_PORT", port.as_str())];
+    let rig = TestRig::start(&vars).await;
+    let url = socket_url(&rig.ws_url(""));
+    let mut d = Driver::start().await;
+    let t = token("alice", &[], "alice-2");
+    d.connect("new", "phoenix", &url, &t, json!({})).await;
+    d.connect("old", "phoenix12", &url, &t, json!({})).await;
+    d.connect("lp", "phoenix", &url, &t, json!({"transport": "longpoll"})).await;
+    for id in ["new", "old", "lp"] {
+        assert_eq!(d.join(id, "user:alice").await["status"], "ok");
+    }
+    rig.app.shutdown(std::time::Duration::from_secs(2)).await;
+    for id in ["new", "old", "lp"] {
+        d.run(json!({"op": "closed", "id": id})).await;
+    }
+    let rig = TestRig::start(&vars).await;
+    for id in ["new", "old", "lp"] {
+        d.run(json!({"op": "joins", "id": id, "topic": "user:alice", "count": 2})).await;
+    }
+    // A long-poll client may first rejoin the old gateway while it drains: wait for
+    // all three sockets to have joined on the new one (one subscription row each).
+    rig.wait_for_connections(3).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while rig.app.state.hub.subscription_rows() < 3 {
+        assert!(std::time::Instant::now() < deadline, "not every socket rejoined");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A channel event published over HTTP (the same path Kafka's user messages take).
+    let event = json!({"specversion": "1.0", "type": "rig.phoenix/user:alice", "source": "/t", "id": "r-1", "data": {"n": 1}});
+    rig.publish(&event).await;
+    for id in ["new", "old", "lp"] {
+        assert_eq!(d.next(id, "user:alice", "message").await, json!({"n": 1}), "{id} got it after rejoining");
+    }
+}
+
+/// A free port on every address (the cluster port is the same on every node).
+fn free_cluster_port(ips: &[&str]) -> u16 {
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok() && std::net::UdpSocket::bind((*ip, port)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free cluster port");
+}
+
+#[tokio::test]
+async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_once() {
+    require_python_modules("confluent_kafka", "confluent-kafka");
+    let (_broker, bootstrap) = Broker::tansu().await;
+    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
+    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let ips = ["127.0.0.1", "127.0.0.2"];
+    let port = free_cluster_port(&ips).to_string();
+    let peers = ips.iter().map(|ip| format!("{ip}:{port}")).collect::<Vec<_>>().join(",");
+    let cluster = |ip: &'static str| {
+        vec![
+            ("NODE_HOST", ip),
+            ("RIG_BIND_ADDRESS", ip),
+            ("NODE_COOKIE", "phx-cookie"),
+            ("RIG_CLUSTER_PORT", port.as_str()),
+            ("RIG_CLUSTER_PEERS", peers.as_str()),
+        ]
+    };
+    let mut a_vars = cluster("127.0.0.1");
+    a_vars.extend([("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST)]);
+    let a = process::Gateway::spawn(&a_vars);
+    let b = process::Gateway::spawn(&cluster("127.0.0.2"));
+    // Both see each other.
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + PATIENCE * 3;
+    for g in [&a, &b] {
+        loop {
+            let v: Value = http.get(g.api_url("/v3/cluster")).send().await.unwrap().json().await.unwrap_or(Value::Null);
+            if v["peers"].as_array().is_some_and(|p| p.len() == 1) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the two nodes did not meet");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    // Node A consumes (warm-up events reach an SSE client there once its group is assigned).
+    let subs = form_urlencoded::byte_serialize(json!([{"eventType": WARMUP}]).to_string().as_bytes()).collect::<String>();
+    let mut sse = SseClient::connect(&a.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
+    sse.greeted().await;
+    let warmup = |n: u32| json!({"op": "produce", "topic": TOPIC, "value": warmup_event(n).to_string()});
+    warm_up(&mut producer, &mut sse, warmup).await;
+
+    let mut d = Driver::start().await;
+    let url = format!("ws://{}/socket", b.inbound);
+    d.connect("b", "phoenix", &url, &token("alice", &[], "alice-3"), json!({})).await;
+    assert_eq!(d.join("b", "user:alice").await["status"], "ok");
+    for n in 1..=2 {
+        let message = json!({"user": "alice", "n": n});
+        producer.ok(&json!({"op": "produce", "topic": TOPIC, "value": message.to_string()})).await;
+        // In order and without a repeat of the one before.
+        assert_eq!(d.next("b", "user:alice", "message").await, message);
+    }
+    assert_eq!(d.run(json!({"op": "none", "id": "b", "topic": "user:alice", "event": "message"})).await["queued"], 0);
+}

@@ -1,0 +1,128 @@
+// Drives phoenix.js sockets for crates/rig/tests/phoenix.rs: one JSON command
+// per stdin line, one JSON answer per stdout line. Every wait is bounded.
+//
+//   {"op":"connect","id":"a","lib":"phoenix12"|"phoenix","url":"ws://.../socket","token":"...","transport":"websocket"|"longpoll"}
+//   {"op":"join","id":"a","topic":"user:alice"}          -> {"status":"ok"|"error"|"timeout","response":...}
+//   {"op":"next","id":"a","topic":"user:alice","event":"message"} -> {"payload":...} | {"timeout":true}
+//   {"op":"joins","id":"a","topic":"user:alice","count":2} -> {"joins":n} once n >= count (rejoined)
+//   {"op":"closed","id":"a"}                            -> {"closes":n} once the socket closed at least once
+//   {"op":"none","id":"a","topic":"...","event":"..."}  -> {"queued":n}: what is queued now, without waiting
+//   {"op":"heartbeats","id":"a","count":3}             -> {"heartbeats":n} once n heartbeat replies came
+//   {"op":"disconnect","id":"a"}                        -> {"ok":true}
+import { createRequire } from "node:module";
+import readline from "node:readline";
+import WebSocket from "ws";
+
+const require = createRequire(import.meta.url);
+globalThis.window = globalThis;
+globalThis.WebSocket = WebSocket;
+const libs = { phoenix12: require("phoenix12"), phoenix: require("phoenix") };
+const WAIT_MS = Number(process.env.PHX_WAIT_MS || 20000);
+
+const sockets = new Map();
+
+function waitFor(check) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const tick = () => {
+      const value = check();
+      if (value !== undefined) return resolve(value);
+      if (Date.now() - started > WAIT_MS) return resolve({ timeout: true });
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+
+function connect(cmd) {
+  const { Socket, LongPoll } = libs[cmd.lib];
+  const opts = { params: { token: cmd.token }, reconnectAfterMs: () => 200, rejoinAfterMs: () => 200 };
+  if (cmd.transport === "longpoll") opts.transport = LongPoll;
+  if (cmd.lib === "phoenix12") opts.transport = opts.transport || WebSocket;
+  if (cmd.vsn) opts.vsn = cmd.vsn;
+  // phoenix.js 1.8 speaks objects (serializer 1.0.0) only with its own encode/decode.
+  if (cmd.vsn === "1.0.0") {
+    opts.encode = (msg, callback) => callback(JSON.stringify(msg));
+    opts.decode = (raw, callback) => callback(JSON.parse(raw));
+  }
+  if (cmd.heartbeatMs) opts.heartbeatIntervalMs = cmd.heartbeatMs;
+  const socket = new Socket(cmd.url, opts);
+  const s = { socket, channels: new Map(), opens: 0, closes: 0, errors: 0 };
+  socket.onOpen(() => s.opens++);
+  socket.onClose(() => s.closes++);
+  socket.onError(() => s.errors++);
+  s.heartbeats = 0;
+  socket.onMessage((m) => { if (m.topic === "phoenix" && m.event === "phx_reply" && m.payload.status === "ok") s.heartbeats++; });
+  sockets.set(cmd.id, s);
+  socket.connect();
+  return waitFor(() => (s.opens > 0 ? { ok: true } : s.errors + s.closes > 0 ? { ok: false, errors: s.errors, closes: s.closes } : undefined));
+}
+
+function channel(s, topic) {
+  let c = s.channels.get(topic);
+  if (!c) {
+    const ch = s.socket.channel(topic, {});
+    c = { ch, queue: [], joins: 0, last: null };
+    for (const event of ["message", "presence_state", "presence_diff"]) ch.on(event, (payload) => c.queue.push({ event, payload }));
+    s.channels.set(topic, c);
+  }
+  return c;
+}
+
+async function run(cmd) {
+  const s = sockets.get(cmd.id);
+  switch (cmd.op) {
+    case "connect":
+      return connect(cmd);
+    case "join": {
+      const c = channel(s, cmd.topic);
+      c.last = null;
+      c.ch
+        .join()
+        .receive("ok", (response) => { c.joins++; c.last = { status: "ok", response }; })
+        .receive("error", (response) => { c.last = { status: "error", response }; })
+        .receive("timeout", () => { c.last = { status: "timeout" }; });
+      const got = await waitFor(() => c.last || undefined);
+      // A refused channel would retry its join forever; stop it.
+      if (got.status !== "ok") c.ch.leave();
+      return got;
+    }
+    case "next": {
+      const c = channel(s, cmd.topic);
+      return waitFor(() => {
+        const i = c.queue.findIndex((m) => m.event === cmd.event);
+        return i < 0 ? undefined : c.queue.splice(i, 1)[0];
+      });
+    }
+    case "none": {
+      const c = channel(s, cmd.topic);
+      return { queued: c.queue.filter((m) => m.event === cmd.event).length };
+    }
+    case "joins": {
+      const c = channel(s, cmd.topic);
+      return waitFor(() => (c.joins >= cmd.count ? { joins: c.joins } : undefined));
+    }
+    case "heartbeats":
+      return waitFor(() => (s.heartbeats >= cmd.count ? { heartbeats: s.heartbeats } : undefined));
+    case "closed":
+      return waitFor(() => (s.closes > 0 ? { closes: s.closes } : undefined));
+    case "disconnect":
+      s.socket.disconnect();
+      return { ok: true };
+    default:
+      return { error: `unknown op ${cmd.op}` };
+  }
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+for await (const line of lines) {
+  if (!line.trim()) continue;
+  let answer;
+  try {
+    answer = await run(JSON.parse(line));
+  } catch (e) {
+    answer = { error: String(e && e.stack || e) };
+  }
+  process.stdout.write(JSON.stringify(answer) + "\n");
+}
+process.exit(0);
