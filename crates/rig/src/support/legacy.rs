@@ -25,6 +25,8 @@ pub const LEGACY: &[(&str, Fate)] = &[
     ("KAFKA_CONSUMER_GROUP", Fate::Renamed("KAFKATOFILTER_KAFKA_GROUP_ID")),
     ("KAFKA_GROUP_ID", Fate::Renamed("KAFKATOFILTER_KAFKA_GROUP_ID")),
     ("KAFKA_ENABLED", Fate::Switch("KAFKA_BROKERS")),
+    // RIG's Helm chart set this name, which RIG itself never read.
+    ("PROMETHEUS_ENABLED", Fate::Renamed("PROMETHEUS_METRICS_ENABLED")),
     ("PROXY_KAFKA_REQUEST_TOPIC", Fate::Gone("the topic is set per endpoint in the API definition (target kafka, topic)")),
     ("PROXY_KAFKA_REQUEST_AVRO", Fate::Gone("the schema is set per endpoint in the API definition (schema)")),
     ("PROXY_KINESIS_REQUEST_STREAM", Fate::Gone("the stream is set per endpoint in the API definition (target kinesis, topic)")),
