@@ -48,4 +48,4 @@ if [[ ! -f "$phx/node_modules/.package-lock.json" || "$phx/package-lock.json" -n
 fi
 
 cd "$repo"
-exec node --test tests/browser/e2e.test.mjs tests/browser/phoenix.test.mjs
+exec node --test tests/browser/e2e.test.mjs tests/browser/phoenix.test.mjs tests/browser/examples.test.mjs
