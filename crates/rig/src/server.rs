@@ -197,13 +197,16 @@ async fn first_request(stream: &TcpStream, router: &Router, peer: Peer) -> Next1
         Ok(Ok(buf)) => buf,
         _ => return Next1::Close,
     };
-    if let Some(reason) = head::malformed(&buf) {
-        // Hyper would answer with an empty 400; every other refusal has a JSON reason.
-        let (parts, body) = json_error(StatusCode::BAD_REQUEST, &reason).into_parts();
-        let _ = response::write_full(stream, parts, body, false).await;
-        return Next1::Close;
-    }
-    let Some(own) = head::own(&buf) else { return Next1::Hyper(buf.freeze()) };
+    let Some(own) = head::own(&buf) else {
+        // Not a stream request (those parsed): hyper's, unless hyper would only
+        // answer with an empty 400; every other refusal has a JSON reason.
+        if let Some(reason) = head::malformed(&buf) {
+            let (parts, body) = json_error(StatusCode::BAD_REQUEST, &reason).into_parts();
+            let _ = response::write_full(stream, parts, body, false).await;
+            return Next1::Close;
+        }
+        return Next1::Hyper(buf.freeze());
+    };
     let early = buf.split_off(own.len);
     drop(buf);
     let mut request = own.request;

@@ -1,5 +1,5 @@
-//! Connection state of each configured broker client, as the internal
-//! `/health` reports it: healthy while every registered one is connected.
+//! Connection state of each configured broker client, as readiness
+//! (`/readyz`) reports it: ready while every registered one is connected.
 //! Clients register before their first connection attempt, so a gateway whose
 //! broker was never reachable is reported down, not healthy.
 //!
@@ -73,14 +73,6 @@ impl Health {
         s.last_error = Some(error);
     }
 
-    /// `None` when every source is connected, else a JSON report of all of them.
-    pub fn report(&self) -> Option<Value> {
-        if lock(&self.states).values().all(|s| s.connected) {
-            return None;
-        }
-        Some(json!({"status": "unavailable", "sources": self.sources()}))
-    }
-
     /// Every registered component: `{"kafka": {"status": "up", "since_seconds": 12}, ...}`.
     pub fn sources(&self) -> Value {
         let states = lock(&self.states);
@@ -122,21 +114,24 @@ mod tests {
     #[test]
     fn healthy_only_when_every_source_is_up() {
         let h = Health::default();
-        assert!(h.report().is_none(), "no sources: healthy");
+        let all_up = |h: &Health| h.states().iter().all(|(_, s)| s.connected);
+        assert!(all_up(&h), "no sources: healthy");
         h.register(Source::Kafka);
         h.register(Source::Nats);
-        let r = h.report().unwrap();
-        assert_eq!(r["sources"]["kafka"]["status"], "down");
+        assert!(!all_up(&h));
+        assert_eq!(h.sources()["kafka"]["status"], "down");
         h.up(Source::Kafka);
         h.up(Source::Nats);
-        assert!(h.report().is_none());
+        assert!(all_up(&h));
         h.down(Source::Nats, "connection refused");
-        let r = h.report().unwrap();
-        assert_eq!(r["sources"]["nats"]["last_error"], "connection refused");
-        assert_eq!(r["sources"]["kafka"]["status"], "up");
+        assert!(!all_up(&h));
+        let r = h.sources();
+        assert_eq!(r["nats"]["last_error"], "connection refused");
+        assert_eq!(r["kafka"]["status"], "up");
         h.up(Source::Nats);
-        assert!(h.report().is_none());
+        assert!(all_up(&h));
         h.register("kafka-producer");
-        assert_eq!(h.report().unwrap()["sources"]["kafka-producer"]["status"], "down");
+        assert!(!all_up(&h));
+        assert_eq!(h.sources()["kafka-producer"]["status"], "down");
     }
 }

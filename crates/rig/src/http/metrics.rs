@@ -134,17 +134,11 @@ fn latency(o: &mut Out, h: &crate::hub::latency::LatencyHistogram) {
 fn histogram(o: &mut Out, name: &str, labels: &[(&str, &str)], h: &crate::hub::latency::LatencyHistogram, unit: f64) {
     let snap = h.snapshot();
     let bucket = format!("{name}_bucket");
-    let with = |le: &str| {
-        let mut l: Vec<(&str, String)> = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        l.push(("le", le.to_string()));
-        l
-    };
     for (bound, n) in crate::hub::latency::BOUNDS_US.iter().zip(&snap.cumulative) {
-        let le = with(&format!("{}", *bound as f64 / 1e6 / unit));
-        o.sample(&bucket, &le.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), n);
+        let le = format!("{}", *bound as f64 / 1e6 / unit);
+        o.sample(&bucket, &[labels, &[("le", le.as_str())]].concat(), n);
     }
-    let inf = with("+Inf");
-    o.sample(&bucket, &inf.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), snap.count);
+    o.sample(&bucket, &[labels, &[("le", "+Inf")]].concat(), snap.count);
     o.sample(&format!("{name}_sum"), labels, snap.sum_seconds / unit);
     o.sample(&format!("{name}_count"), labels, snap.count);
 }

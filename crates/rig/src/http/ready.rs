@@ -22,10 +22,8 @@ pub async fn readyz(State(app): State<Shared>) -> Response {
         waiting.push("shutting down (SIGTERM): draining connections".to_string());
     }
     let health = app.dispatcher.health();
-    if health.report().is_some() {
-        for (name, state) in health.states().into_iter().filter(|(_, s)| !s.connected) {
-            waiting.push(format!("{name} is not connected: {}", state.last_error.unwrap_or_default()));
-        }
+    for (name, state) in health.states().into_iter().filter(|(_, s)| !s.connected) {
+        waiting.push(format!("{name} is not connected: {}", state.last_error.unwrap_or_default()));
     }
     let cluster = app.cluster.as_ref().map(|c| {
         let (joined, detail) = c.readiness();
