@@ -40,6 +40,19 @@ fn certificate(pass: &str) -> Files {
     Files { cert: cert.to_str().unwrap().into(), key: key.to_str().unwrap().into(), _dir: TempDir(dir) }
 }
 
+/// A gateway serving HTTPS on both ports with `files` (key pass phrase `s3cret`), and `extra` variables.
+async fn https_rig(files: &Files, extra: &[(&str, &str)]) -> TestRig {
+    let mut vars = vec![
+        ("HTTPS_CERTFILE", files.cert.as_str()),
+        ("HTTPS_KEYFILE", files.key.as_str()),
+        ("HTTPS_KEYFILE_PASS", "s3cret"),
+        ("INBOUND_HTTPS_PORT", "0"),
+        ("API_HTTPS_PORT", "0"),
+    ];
+    vars.extend_from_slice(extra);
+    TestRig::start(&vars).await
+}
+
 fn client_trusting(cert: &str) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(&std::fs::read(cert).unwrap()).unwrap();
     reqwest::Client::builder().add_root_certificate(ca).use_rustls_tls().build().unwrap()
@@ -48,15 +61,7 @@ fn client_trusting(cert: &str) -> reqwest::Client {
 #[tokio::test]
 async fn sse_over_https_uses_http2_and_both_ports_answer() {
     let files = certificate("s3cret");
-    let rig = TestRig::start(&[
-        ("HTTPS_CERTFILE", &files.cert),
-        ("HTTPS_KEYFILE", &files.key),
-        ("HTTPS_KEYFILE_PASS", "s3cret"),
-        ("INBOUND_HTTPS_PORT", "0"),
-        ("API_HTTPS_PORT", "0"),
-        ("RIG_HEARTBEAT_INTERVAL_MS", "100"),
-    ])
-    .await;
+    let rig = https_rig(&files, &[("RIG_HEARTBEAT_INTERVAL_MS", "100")]).await;
     let (public, internal) = rig.app.https_addrs.expect("HTTPS is on");
     let client = client_trusting(&files.cert);
     let health = client.get(format!("https://{internal}/health")).send().await.unwrap();
@@ -102,14 +107,7 @@ fn bad_https_settings_stop_the_start_with_the_variable_named() {
 async fn outbound_https_trusts_the_extra_ca_certificates() {
     // The backend: a second gateway serving HTTPS with a certificate no system knows.
     let files = certificate("s3cret");
-    let backend = TestRig::start(&[
-        ("HTTPS_CERTFILE", &files.cert),
-        ("HTTPS_KEYFILE", &files.key),
-        ("HTTPS_KEYFILE_PASS", "s3cret"),
-        ("INBOUND_HTTPS_PORT", "0"),
-        ("API_HTTPS_PORT", "0"),
-    ])
-    .await;
+    let backend = https_rig(&files, &[]).await;
     let (public, _) = backend.app.https_addrs.expect("HTTPS is on");
     let api = json!({"id": "private", "name": "private",
         "proxy": {"target_url": "https://127.0.0.1", "port": public.port()},

@@ -8,8 +8,6 @@ mod common;
 use common::{brokers::*, *};
 use serde_json::{json, Value};
 
-/// librdkafka settings for quick group joins in tests (DESIGN.md: ~4 s instead of ~20 s).
-const FAST: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
 const TOPIC: &str = "rig-test";
 
 struct Kafka {
@@ -20,9 +18,7 @@ struct Kafka {
 
 async fn kafka() -> Kafka {
     require_python_modules("confluent_kafka, fastavro", "confluent-kafka, fastavro");
-    let (broker, bootstrap) = Broker::tansu().await;
-    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
-    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let (broker, bootstrap, producer) = broker_with_topic(TOPIC).await;
     Kafka { broker, producer, bootstrap }
 }
 
@@ -30,7 +26,7 @@ async fn gateway(k: &Kafka, extra: &[(&str, &str)]) -> TestRig {
     let mut vars = vec![
         ("KAFKA_BROKERS", k.bootstrap.as_str()),
         ("KAFKA_SOURCE_TOPICS", TOPIC),
-        ("RIG_KAFKA_CONFIG", FAST),
+        ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN),
         ("RIG_SOURCE_BACKOFF_MAX_MS", "500"),
         ("RIG_LONGPOLL_WAIT_MS", "300"),
     ];

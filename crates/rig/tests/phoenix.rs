@@ -15,7 +15,6 @@ use tokio::{
     process::{Child, ChildStdin, ChildStdout, Command},
 };
 
-const FAST: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
 const TOPIC: &str = "rig-phx";
 
 /// tests/phoenix/run.sh: installs the locked clients, then one command per line.
@@ -82,13 +81,11 @@ fn socket_url(base: &str) -> String {
 #[tokio::test]
 async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     require_python_modules("confluent_kafka", "confluent-kafka");
-    let (_broker, bootstrap) = Broker::tansu().await;
-    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
-    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let (_broker, bootstrap, mut producer) = broker_with_topic(TOPIC).await;
     let rig = TestRig::start(&[
         ("KAFKA_BROKERS", bootstrap.as_str()),
         ("KAFKA_SOURCE_TOPICS", TOPIC),
-        ("RIG_KAFKA_CONFIG", FAST),
+        ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN),
         ("RIG_SOURCE_BACKOFF_MAX_MS", "500"),
         ("PRIVILEGED_ROLES", "support"),
     ])
@@ -240,9 +237,7 @@ fn free_cluster_port(ips: &[&str]) -> u16 {
 #[tokio::test]
 async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_once() {
     require_python_modules("confluent_kafka", "confluent-kafka");
-    let (_broker, bootstrap) = Broker::tansu().await;
-    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
-    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let (_broker, bootstrap, mut producer) = broker_with_topic(TOPIC).await;
     let ips = ["127.0.0.1", "127.0.0.2"];
     let port = free_cluster_port(&ips).to_string();
     let peers = ips.iter().map(|ip| format!("{ip}:{port}")).collect::<Vec<_>>().join(",");
@@ -256,7 +251,7 @@ async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_onc
         ]
     };
     let mut a_vars = cluster("127.0.0.1");
-    a_vars.extend([("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST)]);
+    a_vars.extend([("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN)]);
     let a = process::Gateway::spawn(&a_vars);
     let b = process::Gateway::spawn(&cluster("127.0.0.2"));
     // Both see each other.

@@ -14,8 +14,6 @@ use serde_json::{json, Value};
 const TOPIC: &str = "rig-sdk";
 const MATCH: &str = "sdk.match";
 const OTHER: &str = "sdk.other";
-/// librdkafka settings for quick group joins in tests.
-const FAST: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
 
 /// Runs a sender script (off the runtime, which serves the gateway); the event ids it printed.
 async fn ids_from(mut cmd: Command) -> Vec<String> {
@@ -49,6 +47,11 @@ async fn ids_until(sse: &mut SseClient, sentinel: &str) -> BTreeSet<String> {
     }
 }
 
+/// A batched-mode publish of `body` to `url`.
+async fn post_batch(rig: &TestRig, url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    rig.http.post(url).header("content-type", "application/cloudevents-batch+json").body(body).send().await.unwrap()
+}
+
 async fn sentinel(rig: &TestRig, id: &str) {
     rig.publish(&json!({"specversion": "1.0", "type": OTHER, "source": "/test", "id": id})).await;
 }
@@ -56,13 +59,11 @@ async fn sentinel(rig: &TestRig, id: &str) {
 #[tokio::test]
 async fn every_sdk_mode_is_delivered_by_subscription() {
     require_python_modules("cloudevents.core, confluent_kafka", "cloudevents, confluent-kafka");
-    let (_broker, bootstrap) = Broker::tansu().await;
-    let mut producer = Producer::spawn("kafka_producer.py", &bootstrap).await;
-    producer.ok(&json!({"op": "create_topic", "topic": TOPIC})).await;
+    let (_broker, bootstrap, mut producer) = broker_with_topic(TOPIC).await;
     let rig = TestRig::start(&[
         ("KAFKA_BROKERS", bootstrap.as_str()),
         ("KAFKA_SOURCE_TOPICS", TOPIC),
-        ("RIG_KAFKA_CONFIG", FAST),
+        ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN),
         ("RIG_SOURCE_BACKOFF_MAX_MS", "500"),
     ])
     .await;
@@ -122,8 +123,7 @@ async fn batches_are_dispatched_in_order_and_say_which_event_was_refused() {
     let bad = json!({"specversion": "0.3", "type": MATCH, "id": "no-source"});
     let batch = json!([event("b1"), bad, event("b2")]);
     for url in [rig.url("/_rig/v1/events"), rig.api_url("/v3/messages")] {
-        let r =
-            rig.http.post(&url).header("content-type", "application/cloudevents-batch+json").body(batch.to_string()).send().await.unwrap();
+        let r = post_batch(&rig, &url, batch.to_string()).await;
         assert_eq!(r.status(), 207, "{url}");
         let body: Value = r.json().await.unwrap();
         assert_eq!((body["accepted"].as_u64(), body["refused"].as_u64()), (Some(2), Some(1)), "{body}");
@@ -135,35 +135,14 @@ async fn batches_are_dispatched_in_order_and_say_which_event_was_refused() {
         assert_eq!(ids, ["b1", "b2"], "in order, the bad one left out");
     }
     let all_good = json!([event("c1"), event("c2")]).to_string();
-    let r = rig
-        .http
-        .post(rig.url("/_rig/v1/events"))
-        .header("content-type", "application/cloudevents-batch+json")
-        .body(all_good)
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&rig, &rig.url("/_rig/v1/events"), all_good).await;
     assert_eq!(r.status(), 202);
     let too_many = json!([event("d1"), event("d2"), event("d3"), event("d4")]).to_string();
-    let r = rig
-        .http
-        .post(rig.url("/_rig/v1/events"))
-        .header("content-type", "application/cloudevents-batch+json")
-        .body(too_many)
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&rig, &rig.url("/_rig/v1/events"), too_many).await;
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("RIG_MAX_BATCH_EVENTS"));
     for (body, what) in [("[]", "empty"), ("{\"not\":\"a list\"}", "not an array")] {
-        let r = rig
-            .http
-            .post(rig.url("/_rig/v1/events"))
-            .header("content-type", "application/cloudevents-batch+json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_batch(&rig, &rig.url("/_rig/v1/events"), body).await;
         assert_eq!(r.status(), 400, "{what}");
         assert!(r.json::<Value>().await.unwrap()["error"].is_string(), "{what}");
     }
