@@ -186,6 +186,22 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
 }
 
 #[tokio::test]
+async fn long_poll_sessions_per_address_are_bounded() {
+    let rig = TestRig::start(&[("RIG_MAX_LONGPOLL_SESSIONS_PER_IP", "2")]).await;
+    let url = |jti: &str| rig.url(&format!("/socket/longpoll?vsn=2.0.0&token={}", token("alice", &[], jti)));
+    for jti in ["lp-1", "lp-2"] {
+        let r = rig.http.get(url(jti)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert!(body["status"] == 410 && body["token"].is_string(), "a new session: {body}");
+    }
+    let r = rig.http.get(url("lp-3")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("RIG_MAX_LONGPOLL_SESSIONS_PER_IP"), "{body}");
+}
+
+#[tokio::test]
 async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
     let port = free_port().to_string();
     let vars = [("INBOUND_PORT", port.as_str())];

@@ -40,7 +40,7 @@ pub const VARS: &[Var] = &[
     ours("RIG_MAX_SUBSCRIPTION_CLAUSES", "256", "oneOf clauses one subscription may have; more is refused with 400."),
     ours("RIG_MAX_SUBSCRIPTION_BYTES", "32768", "Bytes of the subscription list a client sends (subscriptions parameter, PUT body); more is refused with 400."),
     ours("RIG_MAX_SESSIONS_PER_CONNECTION", "16", "JWT sessions one connection may belong to (its own and those of the bearer tokens its subscription PUTs carry); a PUT beyond it, or with more bearer tokens, is refused with 400."),
-    ours("RIG_MAX_LONGPOLL_SESSIONS_PER_IP", "1000", "Long-polling sessions one client address may hold at once (0: no limit); a new one beyond it gets 429. Behind a load balancer every client shares its address: raise it or use 0."),
+    ours("RIG_MAX_LONGPOLL_SESSIONS_PER_IP", "1000", "Long-polling sessions (RIG 3.0's and Phoenix's /socket/longpoll) one client address may hold at once (0: no limit); a new one beyond it gets 429. Behind a load balancer every client shares its address: raise it or use 0."),
     rig("SUBSCRIPTION_CHECK", "NO_CHECK", "NO_CHECK, JWT_VALIDATION, or the URL of a service that authorizes subscription requests (2xx allows)."),
     rig("SUBMISSION_CHECK", "NO_CHECK", "NO_CHECK, JWT_VALIDATION, or the URL of a service that authorizes POST /_rig/v1/events (2xx allows)."),
     ours("RIG_CHECK_TIMEOUT_MS", "5000", "Timeout for external check services and JWKS fetches; a timed-out check denies."),

@@ -15,7 +15,7 @@ use std::{
 
 use axum::{
     extract::{RawQuery, State},
-    http::{header, HeaderMap, HeaderValue},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Extension,
 };
@@ -27,10 +27,12 @@ use super::{
 };
 use crate::{
     hub::{ConnId, Item, Outbox},
+    limit::Held,
     session::guard::ConnGuard,
     state::Shared,
+    support::response::json_error,
     support::sync::lock,
-    transport::user_agent,
+    transport::{user_agent, Peer},
 };
 
 /// A session not polled for this long is dropped (Phoenix's default window is 10 s).
@@ -49,6 +51,8 @@ pub struct Polls {
 
 struct PollSession {
     _guard: ConnGuard,
+    /// Its place among the client address's `RIG_MAX_LONGPOLL_SESSIONS_PER_IP`.
+    _slot: Option<Held>,
     outbox: Arc<Outbox>,
     socket: Mutex<Socket>,
     replies: Mutex<Vec<String>>,
@@ -112,6 +116,7 @@ pub async fn get(
     State(app): State<Shared>,
     Extension(polls): Extension<Arc<Polls>>,
     RawQuery(raw): RawQuery,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
 ) -> Response {
     let q = query(raw.as_deref());
@@ -122,6 +127,17 @@ pub async fn get(
     if q.tokens.iter().any(|t| app.sessions.open_token(t).is_some()) {
         return json(&app, r#"{"status":410}"#.into());
     }
+    // The same per-address bound as the 3.0 long-polling sessions.
+    let slot = match peer.map(|Extension(p)| app.longpoll_sessions.try_hold(p.remote.ip())) {
+        Some(None) => {
+            let msg = "too many long-polling sessions from this address (RIG_MAX_LONGPOLL_SESSIONS_PER_IP)";
+            let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, msg);
+            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header());
+            return r;
+        }
+        Some(slot) => slot,
+        None => None,
+    };
     let user = match app.sessions.channel_connect(q.tokens.first().map(String::as_str), user_agent(&headers)).await {
         Ok(user) => user,
         Err(_) => return json(&app, r#"{"status":403}"#.into()),
@@ -131,6 +147,7 @@ pub async fn get(
     let session = PollSession {
         socket: Mutex::new(Socket::new(id, user)),
         _guard: guard,
+        _slot: slot,
         outbox,
         replies: Mutex::new(Vec::new()),
         replied: tokio::sync::Notify::new(),
