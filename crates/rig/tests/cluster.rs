@@ -141,6 +141,11 @@ async fn peer_names(node: &Node) -> Vec<String> {
 async fn wait_members(nodes: &[&Node], n: usize) {
     for node in nodes {
         eventually(&format!("{} sees {} peers", node.ip, n - 1), || async { peer_names(node).await.len() == n - 1 }).await;
+        // Ready (links up both ways) is when a balancer would send it traffic.
+        eventually(&format!("{} is ready", node.ip), || async {
+            reqwest::get(node.api_url("/readyz")).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
     }
 }
 
@@ -450,10 +455,11 @@ async fn a_node_with_the_wrong_cookie_neither_joins_nor_injects() {
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut hello = [0u8; 24];
     s.read_exact(&mut hello).unwrap();
-    assert_eq!(&hello[..8], b"RIGPEER1");
+    assert_eq!(&hello[..8], b"RIGPEER2");
     let name = b"anyone";
-    let mut answer = Vec::from(&b"RIGPEER1"[..]);
+    let mut answer = Vec::from(&b"RIGPEER2"[..]);
     answer.extend_from_slice(&[7u8; 16]);
+    answer.push(0); // not encrypted
     answer.extend_from_slice(&(name.len() as u16).to_be_bytes());
     answer.extend_from_slice(name);
     answer.extend_from_slice(&[0u8; 16]);

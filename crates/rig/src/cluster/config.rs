@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::env::{list, Reader, Strings};
+use crate::support::env::{boolean, list, Reader, Strings};
 
 /// How peers are found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub struct ClusterConfig {
     pub gossip_interval: Duration,
     /// Events queued per peer before new ones are dropped for it.
     pub peer_queue: usize,
+    /// How long a lost peer keeps its link and queue (a partition heals without loss).
+    pub peer_grace: Duration,
+    /// `RIG_CLUSTER_ENCRYPT`: peer links and gossip encrypted, not only authenticated.
+    pub encrypt: bool,
 }
 
 impl ClusterConfig {
@@ -85,5 +89,7 @@ pub(crate) fn parse<S: Strings>(r: &mut Reader<'_, S>) -> Option<ClusterConfig> 
             Ok(v) if v > 0 => Ok(v),
             _ => Err("expected a positive integer".into()),
         }),
+        peer_grace: Duration::from_millis(r.num("RIG_CLUSTER_PEER_GRACE_MS")),
+        encrypt: r.parse("RIG_CLUSTER_ENCRYPT", boolean),
     })
 }

@@ -15,16 +15,28 @@ pub const INTERVAL: Duration = Duration::from_secs(5);
 /// Every seed address now, without ourselves; only addresses of our own family
 /// (an IPv4 socket cannot reach an IPv6 peer).
 pub async fn resolve(config: &ClusterConfig, me: SocketAddr) -> HashSet<SocketAddr> {
+    resolve_all(config, me).await.0
+}
+
+/// [`resolve`], plus what `DNS_NAME` alone answered (`None` without DNS
+/// discovery, with static peers beside it, or when the lookup failed).
+async fn resolve_all(config: &ClusterConfig, me: SocketAddr) -> (HashSet<SocketAddr>, Option<HashSet<SocketAddr>>) {
     let mut out = HashSet::new();
+    let mut dns = None;
     if let Some(name) = config.dns_name() {
-        lookup(&format!("{name}:{}", config.port), &mut out).await;
+        let mut found = HashSet::new();
+        // With static peers too, a name missing from DNS may still be a peer.
+        if lookup(&format!("{name}:{}", config.port), &mut found).await && config.static_peers().is_empty() {
+            dns = Some(found.clone());
+        }
+        out.extend(found);
     }
     for peer in config.static_peers() {
         let with_port = if peer.parse::<SocketAddr>().is_ok() || has_port(peer) { peer.clone() } else { format!("{peer}:{}", config.port) };
         lookup(&with_port, &mut out).await;
     }
     out.retain(|a| *a != me && a.is_ipv4() == me.is_ipv4());
-    out
+    (out, dns)
 }
 
 /// True when `host:port` ends in a port (an IPv6 literal needs brackets to have one).
@@ -35,10 +47,17 @@ fn has_port(s: &str) -> bool {
     }
 }
 
-async fn lookup(target: &str, out: &mut HashSet<SocketAddr>) {
+/// Adds what `target` resolves to; false when it does not resolve.
+async fn lookup(target: &str, out: &mut HashSet<SocketAddr>) -> bool {
     match tokio::net::lookup_host(target).await {
-        Ok(addrs) => out.extend(addrs),
-        Err(error) => tracing::debug!(%target, %error, "Peer name does not resolve (yet)."),
+        Ok(addrs) => {
+            out.extend(addrs);
+            true
+        }
+        Err(error) => {
+            tracing::debug!(%target, %error, "Peer name does not resolve (yet).");
+            false
+        }
     }
 }
 
@@ -48,7 +67,11 @@ pub async fn run(config: ClusterConfig, me: SocketAddr, handle: Arc<ChitchatHand
     loop {
         tick.tick().await;
         let known = directory.gossip_addrs();
-        for addr in resolve(&config, me).await {
+        let (seeds, dns) = resolve_all(&config, me).await;
+        if let Some(listed) = dns {
+            directory.set_listed(listed);
+        }
+        for addr in seeds {
             if !known.contains(&addr) {
                 let _ = handle.gossip(addr);
             }

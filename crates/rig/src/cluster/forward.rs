@@ -32,9 +32,12 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// `timeout` bounds a whole exchange (long-polls wait on the other node).
-    pub fn new(me: String, timeout: Duration) -> Forwarder {
-        let client = reqwest::Client::builder().no_proxy().build().expect("an HTTP client with default settings builds");
+    /// `timeout` bounds a whole exchange (long-polls wait on the other node);
+    /// requests leave from `from` (`NODE_HOST`), as the peer links do.
+    pub fn new(me: String, from: std::net::IpAddr, timeout: Duration) -> Forwarder {
+        let from = (!from.is_unspecified()).then_some(from);
+        let client =
+            reqwest::Client::builder().no_proxy().local_address(from).build().expect("an HTTP client with default settings builds");
         Forwarder { client, me, timeout }
     }
 

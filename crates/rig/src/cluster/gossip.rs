@@ -12,6 +12,8 @@
 //! Datagram: `tag(16) | time ms(8) | message id(4) | part(1) | parts(1) | chunk`.
 //! The tag covers everything after it; the time bounds replays to a minute.
 //! An encoded message too large for one datagram with our header is split.
+//! With `RIG_CLUSTER_ENCRYPT` the chunk is `nonce(12) | ChaCha20-Poly1305(chunk)`
+//! (random nonce: every node seals under the same key).
 
 use std::{
     collections::HashMap,
@@ -27,14 +29,14 @@ use chitchat::ChitchatEnvelope;
 use tokio::net::UdpSocket;
 
 use super::{
-    key::{Key, TAG_LEN},
+    key::{Cipher, Key, AEAD_NONCE_LEN, AEAD_TAG_LEN, TAG_LEN},
     stats::ClusterStats,
 };
 
 /// Largest UDP payload over IPv4.
 const MAX_DATAGRAM: usize = 65_507;
 const HEADER: usize = 8 + 4 + 1 + 1;
-const MAX_CHUNK: usize = MAX_DATAGRAM - TAG_LEN - HEADER;
+const MAX_CHUNK: usize = MAX_DATAGRAM - TAG_LEN - HEADER - AEAD_NONCE_LEN - AEAD_TAG_LEN;
 /// Datagrams stamped further than this from our clock are refused (replays).
 const MAX_SKEW_MS: u64 = 60_000;
 /// Incomplete split messages are forgotten after this long.
@@ -44,8 +46,20 @@ const LOOPBACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The chitchat [`Transport`] used by the cluster.
 pub struct SignedUdp {
-    pub key: Key,
+    pub keys: Arc<Keys>,
     pub stats: Arc<ClusterStats>,
+}
+
+/// What datagrams are signed (and, optionally, encrypted) with.
+pub struct Keys {
+    pub key: Key,
+    pub cipher: Option<Cipher>,
+}
+
+impl Keys {
+    pub fn new(cookie: &str, encrypt: bool) -> Keys {
+        Keys { key: Key::derive(cookie, "gossip"), cipher: encrypt.then(|| Cipher::derive(cookie, "gossip")) }
+    }
 }
 
 #[async_trait]
@@ -61,7 +75,7 @@ impl Transport for SignedUdp {
             inner,
             tap,
             public,
-            key: self.key.clone(),
+            keys: self.keys.clone(),
             stats: self.stats.clone(),
             buf: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
             next_id: rand_u32(),
@@ -82,7 +96,7 @@ struct SignedSocket {
     tap: UdpSocket,
     tap_addr: SocketAddr,
     public: UdpSocket,
-    key: Key,
+    keys: Arc<Keys>,
     stats: Arc<ClusterStats>,
     buf: Box<[u8]>,
     next_id: u32,
@@ -115,7 +129,7 @@ impl Socket for SignedSocket {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let mut sent = 0;
-        for datagram in seal(&self.key, now_ms(), id, &message) {
+        for datagram in seal(&self.keys, now_ms(), id, &message) {
             sent += self.public.send_to(&datagram, to).await?;
         }
         Ok(SendOutcome { num_bytes_sent: sent })
@@ -163,7 +177,7 @@ impl Socket for SignedSocket {
 impl SignedSocket {
     /// The whole message once a datagram completes it; `None` for a part or a refusal.
     fn accept(&mut self, datagram: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
-        let Some(opened) = open(&self.key, now_ms(), datagram) else {
+        let Some(opened) = open(&self.keys, now_ms(), datagram) else {
             let n = self.stats.gossip_rejected.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(%from, rejected = n, "Gossip datagram without a valid NODE_COOKIE tag dropped.");
@@ -171,7 +185,7 @@ impl SignedSocket {
             return None;
         };
         if opened.parts == 1 {
-            return Some(opened.chunk.to_vec());
+            return Some(opened.chunk);
         }
         let now = Instant::now();
         self.partial.retain(|_, p| now.duration_since(p.started) < REASSEMBLY_TIMEOUT);
@@ -183,7 +197,7 @@ impl SignedSocket {
         if p.parts.len() != usize::from(opened.parts) || usize::from(opened.part) >= p.parts.len() {
             return None;
         }
-        p.parts[usize::from(opened.part)] = Some(opened.chunk.to_vec());
+        p.parts[usize::from(opened.part)] = Some(opened.chunk);
         if p.parts.iter().any(Option::is_none) {
             return None;
         }
@@ -193,15 +207,15 @@ impl SignedSocket {
 }
 
 /// One verified datagram.
-struct Opened<'a> {
+struct Opened {
     id: u32,
     part: u8,
     parts: u8,
-    chunk: &'a [u8],
+    chunk: Vec<u8>,
 }
 
 /// Splits and signs an encoded message into datagrams.
-fn seal(key: &Key, now_ms: u64, id: u32, message: &[u8]) -> Vec<Vec<u8>> {
+fn seal(keys: &Keys, now_ms: u64, id: u32, message: &[u8]) -> Vec<Vec<u8>> {
     let chunks: Vec<&[u8]> = if message.is_empty() { vec![message] } else { message.chunks(MAX_CHUNK).collect() };
     let parts = chunks.len() as u8;
     chunks
@@ -213,19 +227,28 @@ fn seal(key: &Key, now_ms: u64, id: u32, message: &[u8]) -> Vec<Vec<u8>> {
             header[8..12].copy_from_slice(&id.to_be_bytes());
             header[12] = i as u8;
             header[13] = parts;
-            let tag = key.sign(&[&header, chunk]);
-            [&tag[..], &header, chunk].concat()
+            let body = match &keys.cipher {
+                Some(cipher) => {
+                    let nonce = crate::support::ids::random_bytes::<AEAD_NONCE_LEN>();
+                    let mut text = chunk.to_vec();
+                    cipher.seal(nonce, &header, &mut text);
+                    [&nonce[..], &text].concat()
+                }
+                None => chunk.to_vec(),
+            };
+            let tag = keys.key.sign(&[&header, &body]);
+            [&tag[..], &header, &body].concat()
         })
         .collect()
 }
 
 /// Verifies a datagram's tag and freshness.
-fn open<'a>(key: &Key, now_ms: u64, datagram: &'a [u8]) -> Option<Opened<'a>> {
+fn open(keys: &Keys, now_ms: u64, datagram: &[u8]) -> Option<Opened> {
     if datagram.len() < TAG_LEN + HEADER {
         return None;
     }
     let (tag, rest) = datagram.split_at(TAG_LEN);
-    if !key.verify(&[rest], tag) {
+    if !keys.key.verify(&[rest], tag) {
         return None;
     }
     let stamp = u64::from_be_bytes(rest[..8].try_into().ok()?);
@@ -236,7 +259,21 @@ fn open<'a>(key: &Key, now_ms: u64, datagram: &'a [u8]) -> Option<Opened<'a>> {
     if parts == 0 || part >= parts {
         return None;
     }
-    Some(Opened { id: u32::from_be_bytes(rest[8..12].try_into().ok()?), part, parts, chunk: &rest[HEADER..] })
+    let (header, body) = rest.split_at(HEADER);
+    let chunk = match &keys.cipher {
+        Some(cipher) => {
+            if body.len() < AEAD_NONCE_LEN {
+                return None;
+            }
+            let (nonce, text) = body.split_at(AEAD_NONCE_LEN);
+            let mut text = text.to_vec();
+            let n = cipher.open(nonce.try_into().ok()?, header, &mut text)?;
+            text.truncate(n);
+            text
+        }
+        None => body.to_vec(),
+    };
+    Some(Opened { id: u32::from_be_bytes(rest[8..12].try_into().ok()?), part, parts, chunk })
 }
 
 fn now_ms() -> u64 {
@@ -253,12 +290,12 @@ mod tests {
 
     #[test]
     fn sealed_datagrams_open_only_with_the_key_and_in_time() {
-        let key = Key::derive("cookie", "gossip");
+        let key = Keys::new("cookie", false);
         let d = seal(&key, 1_000_000, 7, b"hello");
         assert_eq!(d.len(), 1);
         let o = open(&key, 1_000_000, &d[0]).expect("opens");
-        assert_eq!((o.id, o.part, o.parts, o.chunk), (7, 0, 1, &b"hello"[..]));
-        assert!(open(&Key::derive("wrong", "gossip"), 1_000_000, &d[0]).is_none(), "wrong cookie");
+        assert_eq!((o.id, o.part, o.parts, &o.chunk[..]), (7, 0, 1, &b"hello"[..]));
+        assert!(open(&Keys::new("wrong", false), 1_000_000, &d[0]).is_none(), "wrong cookie");
         assert!(open(&key, 1_000_000 + MAX_SKEW_MS + 1, &d[0]).is_none(), "replayed later");
         let mut tampered = d[0].clone();
         *tampered.last_mut().unwrap() ^= 1;
@@ -268,12 +305,27 @@ mod tests {
 
     #[test]
     fn large_messages_are_split_within_the_udp_limit() {
-        let key = Key::derive("cookie", "gossip");
+        let key = Keys::new("cookie", false);
         let big = vec![42u8; MAX_DATAGRAM];
         let d = seal(&key, 5, 1, &big);
         assert_eq!(d.len(), 2);
         assert!(d.iter().all(|x| x.len() <= MAX_DATAGRAM));
-        let joined: Vec<u8> = d.iter().flat_map(|x| open(&key, 5, x).unwrap().chunk.to_vec()).collect();
+        let joined: Vec<u8> = d.iter().flat_map(|x| open(&key, 5, x).unwrap().chunk).collect();
+        assert_eq!(joined, big);
+    }
+
+    #[test]
+    fn encrypted_datagrams_hide_the_message_and_need_the_same_setting() {
+        let keys = Keys::new("cookie", true);
+        let d = seal(&keys, 9, 3, b"blacklist:session-42");
+        assert!(!d[0].windows(7).any(|w| w == b"session"), "the text does not show");
+        assert_eq!(open(&keys, 9, &d[0]).expect("opens").chunk, b"blacklist:session-42");
+        assert!(open(&Keys::new("cookie", false), 9, &d[0]).is_none_or(|o| o.chunk != b"blacklist:session-42"));
+        assert!(open(&Keys::new("cookie", true), 9, &seal(&Keys::new("cookie", false), 9, 3, b"plain")[0]).is_none());
+        let big = vec![7u8; MAX_DATAGRAM];
+        let parts = seal(&keys, 9, 4, &big);
+        assert!(parts.iter().all(|x| x.len() <= MAX_DATAGRAM));
+        let joined: Vec<u8> = parts.iter().flat_map(|x| open(&keys, 9, x).unwrap().chunk).collect();
         assert_eq!(joined, big);
     }
 }

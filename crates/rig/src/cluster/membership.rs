@@ -1,11 +1,13 @@
 //! Membership: who is alive, from chitchat's failure detector. Each node
 //! advertises in its key-values how to reach it; joins and departures are
-//! logged, counted, and handed to the peer links.
+//! logged, counted, and handed to the peer links (checked every second too,
+//! so lost peers' links expire on time).
 
 use std::{
     collections::{BTreeMap, HashSet},
     net::SocketAddr,
     sync::{atomic::Ordering, Arc, RwLock},
+    time::Duration,
 };
 
 use chitchat::{Chitchat, ChitchatId, NodeState};
@@ -18,6 +20,11 @@ use crate::support::sync::{read, write};
 #[derive(Default)]
 pub struct Directory {
     peers: RwLock<Vec<NodeInfo>>,
+    /// The addresses DNS discovery last found (`None` without DNS, or before
+    /// its first answer): a lost peer no longer listed is gone for good.
+    listed: RwLock<Option<HashSet<SocketAddr>>>,
+    /// When the live set last changed (readiness waits for it to settle).
+    changed: RwLock<Option<std::time::Instant>>,
 }
 
 impl Directory {
@@ -31,6 +38,19 @@ impl Directory {
 
     pub fn gossip_addrs(&self) -> HashSet<SocketAddr> {
         read(&self.peers).iter().map(|n| n.gossip).collect()
+    }
+
+    pub fn set_listed(&self, addrs: HashSet<SocketAddr>) {
+        *write(&self.listed) = Some(addrs);
+    }
+
+    fn listed(&self) -> Option<HashSet<SocketAddr>> {
+        read(&self.listed).clone()
+    }
+
+    /// How long the live set has stayed as it is (`None`: never changed).
+    pub fn stable_for(&self) -> Option<Duration> {
+        read(&self.changed).map(|t| t.elapsed())
     }
 }
 
@@ -59,12 +79,25 @@ pub async fn follow(
             tracing::info!(node = %n.name, nodes = live.len() + 1, "Cluster node left.");
         }
         stats.nodes.store(live.len() as u64 + 1, Ordering::Relaxed);
+        if live != known {
+            *write(&directory.changed) = Some(std::time::Instant::now());
+        }
         *write(&directory.peers) = live.clone();
         // A new peer is handed every entry we know at once, ahead of gossip.
-        peers.update(&live, || replicated.all().into_iter().map(Message::Entry).collect());
+        peers.update(&live, directory.listed().as_ref(), || replicated.all().into_iter().map(Message::Entry).collect());
         known = live;
-        if watcher.changed().await.is_err() {
-            return;
+        loop {
+            tokio::select! {
+                changed = watcher.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    peers.update(&known, directory.listed().as_ref(), || replicated.all().into_iter().map(Message::Entry).collect());
+                }
+            }
         }
     }
 }

@@ -70,6 +70,7 @@ pub struct Cluster {
     directory: Arc<Directory>,
     replicated: Arc<Replicated>,
     peers: Arc<Peers>,
+    inbound: Arc<peer::Inbound>,
     stats: Arc<ClusterStats>,
     forwarder: forward::Forwarder,
     handle: Arc<ChitchatHandle>,
@@ -77,6 +78,9 @@ pub struct Cluster {
     /// When this node started, and whether it had anyone to join.
     started: Instant,
     had_seeds: bool,
+    /// Set once the node was first ready: later a lost peer keeps its queue
+    /// (see [`peer`]) instead of taking this node out of service.
+    was_ready: std::sync::atomic::AtomicBool,
     gossip_interval: Duration,
 }
 
@@ -130,7 +134,7 @@ impl Cluster {
             extra_liveness_predicate: None,
             protocol_version: ProtocolVersion::V1,
         };
-        let transport = gossip::SignedUdp { key: Key::derive(&config.cookie, "gossip"), stats: stats.clone() };
+        let transport = gossip::SignedUdp { keys: Arc::new(gossip::Keys::new(&config.cookie, config.encrypt)), stats: stats.clone() };
         let handle = spawn_chitchat(chitchat_config, me.key_values(), &transport)
             .await
             .map_err(|e| format!("RIG_CLUSTER_PORT={}: cannot start gossip on UDP {listen}: {e:#}", config.port))?;
@@ -152,12 +156,27 @@ impl Cluster {
             .forever();
 
         let peer_key = Key::derive(&config.cookie, "peer");
-        let peers = Arc::new(Peers::new(peer_key.clone(), config.peer_queue, stats.clone()));
+        let settings = peer::LinkSettings {
+            key: peer_key.clone(),
+            encrypt: config.encrypt,
+            me: name.clone(),
+            bind: host_ip,
+            queue: config.peer_queue,
+            grace: config.peer_grace,
+        };
+        let peers = Arc::new(Peers::new(settings, stats.clone()));
         let directory = Arc::new(Directory::default());
-        let inbound =
-            Arc::new(peer::Inbound { me: name.clone(), key: peer_key, hub, replicated: replicated.clone(), stats: stats.clone() });
+        let inbound = Arc::new(peer::Inbound {
+            me: name.clone(),
+            key: peer_key,
+            encrypt: config.encrypt,
+            hub,
+            replicated: replicated.clone(),
+            stats: stats.clone(),
+            from: Default::default(),
+        });
         let tasks = vec![
-            tokio::spawn(peer::serve(tcp, inbound)),
+            tokio::spawn(peer::serve(tcp, inbound.clone())),
             tokio::spawn(membership::follow(
                 chitchat.clone(),
                 name.clone(),
@@ -176,31 +195,64 @@ impl Cluster {
             directory,
             replicated,
             peers,
+            inbound,
             stats,
-            forwarder: forward::Forwarder::new(name, local.longpoll_wait + Duration::from_secs(10)),
+            forwarder: forward::Forwarder::new(name, host_ip, local.longpoll_wait + Duration::from_secs(10)),
             handle,
             tasks,
             started: Instant::now(),
             had_seeds,
+            was_ready: Default::default(),
             gossip_interval: config.gossip_interval,
         }))
     }
 
-    /// Whether this node has joined: it sees a live peer, or it had no one to
-    /// join, or none of its seeds answered within a few gossip rounds (it is
-    /// the first of its cluster). With the details for `/readyz`.
-    pub fn readiness(&self) -> (bool, Value) {
-        let peers = self.directory.peers().len();
+    /// Whether this node can take traffic. At start, not before it has
+    /// joined (it sees a live peer, or it had no one to join, or none of its
+    /// seeds answered within a few gossip rounds: it is the first of its
+    /// cluster), the live set has held for two gossip rounds, and it holds a
+    /// link to and from every live peer: what is published here then reaches
+    /// every node and what is published there the clients here. Once ready, a
+    /// peer lost later does not make it unready (its queue waits for it).
+    /// `None` when ready, else why not; with the details for `/readyz`.
+    pub fn readiness(&self) -> (Option<String>, Value) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let live = self.directory.peers();
         let settle = (self.gossip_interval * 6).max(Duration::from_secs(3));
         let waited = self.started.elapsed();
-        let joined = peers > 0 || !self.had_seeds || waited >= settle;
+        let joined = !live.is_empty() || !self.had_seeds || waited >= settle;
+        let settled = self.directory.stable_for().is_none_or(|d| d >= self.gossip_interval * 2);
+        let to = self.peers.not_linked(&live);
+        let from: Vec<&str> = live.iter().filter(|n| !self.inbound.linked_from(&n.name)).map(|n| n.name.as_str()).collect();
+        let why = if self.was_ready.load(Relaxed) {
+            None
+        } else if !joined {
+            Some("the cluster has not been joined yet".to_string())
+        } else if !settled {
+            Some("cluster membership is still changing".to_string())
+        } else if !to.is_empty() || !from.is_empty() {
+            Some(format!("peer links are not up yet (to: {to:?}, from: {from:?})"))
+        } else {
+            self.was_ready.store(true, Relaxed);
+            None
+        };
         let detail = serde_json::json!({
             "joined": joined,
-            "live_peers": peers,
+            "live_peers": live.len(),
+            "links_down_to": to,
+            "links_down_from": from,
+            "queued_events": self.peers.queued(),
             "seeds": self.had_seeds,
             "waited_ms": waited.as_millis() as u64,
         });
-        (joined, detail)
+        (why, detail)
+    }
+
+    /// Waits (at most `limit`) until what was forwarded so far is written to
+    /// every connected peer's socket. False when the limit passed first.
+    pub async fn handed_over(&self, limit: Duration) -> bool {
+        let mark = self.peers.mark();
+        self.peers.written(&mark, limit).await
     }
 
     /// This node.

@@ -61,18 +61,38 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
         Ok(b) => b,
         Err(r) => return r,
     };
-    if is_batch(headers) {
-        return publish_batch(app, headers, &body, entry).await;
+    // A node that cannot reach the whole cluster refuses rather than
+    // acknowledging events some clients would never get.
+    if let Some((why, _)) = app.cluster.as_ref().map(|c| c.readiness()).filter(|(why, _)| why.is_some()) {
+        let msg = format!("This node cannot deliver to the whole cluster yet ({}); retry, or publish to another node.", why.unwrap_or_default());
+        let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, &msg);
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
     }
-    let event = match parse(headers, body) {
-        Ok(e) => e,
-        Err((status, msg)) => return json_error(status, &msg),
+    let response = if is_batch(headers) {
+        publish_batch(app, headers, &body, entry).await
+    } else {
+        let event = match parse(headers, body) {
+            Ok(e) => e,
+            Err((status, msg)) => return json_error(status, &msg),
+        };
+        match submit(app, headers, event, entry).await {
+            Ok(event) => accepted(&event),
+            Err((status, msg)) => return json_error(status, &msg),
+        }
     };
-    match submit(app, headers, event, entry).await {
-        Ok(event) => accepted(&event),
-        Err((status, msg)) => json_error(status, &msg),
+    // The answer waits until the events are written to every peer's socket:
+    // from then on the kernel delivers them even if this process is killed.
+    if let Some(cluster) = &app.cluster {
+        if !cluster.handed_over(HANDOVER_LIMIT).await {
+            tracing::debug!("Publish answered before every peer link took the event (a slow or stalled peer).");
+        }
     }
+    response
 }
+
+/// A publish waits at most this long for the peer links (a stalled peer keeps its queue).
+const HANDOVER_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `SUBMISSION_CHECK` (public port), then dispatch in the request's trace.
 async fn submit(app: &Shared, headers: &HeaderMap, event: CloudEvent, entry: Entry) -> Result<Arc<CloudEvent>, Refusal> {

@@ -1,7 +1,7 @@
 //! `GET /readyz` (internal port) and `GET /_rig/readyz` (public port; under
 //! `/_rig` so it never hides a proxied path): whether this node should get traffic. 503
 //! until the listeners are bound, every configured broker client is connected
-//! and (in a cluster) the node has joined; 503 again once SIGTERM starts the
+//! and (in a cluster) the node has joined and its peer links are up; 503 again once SIGTERM starts the
 //! drain. The body says what is not ready. Liveness is `/health` and
 //! `/_rig/health`, which stay 200 while the process serves: a broker outage
 //! makes the node unready, never restarted.
@@ -26,10 +26,8 @@ pub async fn readyz(State(app): State<Shared>) -> Response {
         waiting.push(format!("{name} is not connected: {}", state.last_error.unwrap_or_default()));
     }
     let cluster = app.cluster.as_ref().map(|c| {
-        let (joined, detail) = c.readiness();
-        if !joined {
-            waiting.push("the cluster has not been joined yet".to_string());
-        }
+        let (why, detail) = c.readiness();
+        waiting.extend(why);
         detail
     });
     let ready = waiting.is_empty();

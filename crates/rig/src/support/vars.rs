@@ -61,6 +61,8 @@ pub const VARS: &[Var] = &[
     ours("RIG_CLUSTER_PORT", "4020", "Cluster port, the same on every node: UDP for gossip (membership, replicated state), TCP for forwarded events."),
     ours("RIG_CLUSTER_GOSSIP_INTERVAL_MS", "500", "Gossip round period; failure detection and state convergence scale with it."),
     ours("RIG_CLUSTER_PEER_QUEUE", "10000", "Events queued per peer node; when it is full (slow or unreachable peer) further events are dropped for that peer, counted and logged."),
+    ours("RIG_CLUSTER_PEER_GRACE_MS", "60000", "How long a peer the failure detector gave up on (a partition, a pause) keeps its link and event queue: when it comes back within this time the queued events are delivered. Freed at once when DNS discovery no longer lists the peer or another node takes its address."),
+    ours("RIG_CLUSTER_ENCRYPT", "false", "Encrypt all cluster traffic (peer links and gossip) with ChaCha20-Poly1305 under keys derived from NODE_COOKIE, for clusters whose traffic crosses networks you do not trust. Authentication is mutual either way; every node needs the same setting."),
     rig("LOG_LEVEL", "warn", "debug, info, warn or error."),
     rig("PROMETHEUS_METRICS_ENABLED", "true", "Serve Prometheus metrics at GET /metrics on the internal port."),
     rig("LOG_FMT", "erlang", "erlang (readable console lines), json (one JSON object per line: time, level, message, target, fields, trace_id in a request) or gcl (the same with Google Cloud Logging's severity)."),
