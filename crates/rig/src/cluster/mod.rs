@@ -242,6 +242,7 @@ impl Cluster {
             "links_down_to": to,
             "links_down_from": from,
             "queued_events": self.peers.queued(),
+            "links": self.peers.linked(),
             "seeds": self.had_seeds,
             "waited_ms": waited.as_millis() as u64,
         });

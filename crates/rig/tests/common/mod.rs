@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod cluster;
 pub mod brokers;
 pub mod http_server;
 pub mod keys;
