@@ -409,3 +409,30 @@ async fn api_definitions_and_async_responses_cross_nodes() {
     eventually("the deactivation made on A reaches B", || async { get_json(&b.api_url("/v3/apis/shared")).await.0 == 404 }).await;
     assert_eq!(http.get(b.url("/shared/async")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn encrypted_links_deliver_and_a_mismatched_node_is_refused() {
+    let ips = ["127.0.0.7", "127.0.0.8", "127.0.0.9"];
+    let port = free_cluster_port(&ips);
+    let peers = peers_list(&ips, port);
+    let encrypted = [("RIG_CLUSTER_PEERS", peers.as_str()), ("RIG_CLUSTER_ENCRYPT", "true")];
+    let a = Node::spawn("127.0.0.7", port, &encrypted);
+    let b = Node::spawn("127.0.0.8", port, &encrypted);
+    wait_members(&[&a, &b], 2).await;
+    let http = reqwest::Client::new();
+    let (mut on_b, _) = sse_on(&b, "sealed").await;
+    publish(&http, &a, &event("sealed", "s1")).await;
+    assert_eq!(on_b.next_event().await.unwrap().id.as_deref(), Some("s1"), "the event crosses the encrypted link");
+
+    // Same cookie, plaintext: neither side opens the other's gossip, so it
+    // never joins, and the encrypted nodes send it nothing.
+    let plain = Node::spawn("127.0.0.9", port, &[("RIG_CLUSTER_PEERS", &peers)]);
+    let (mut on_plain, _) = sse_on(&plain, "sealed").await;
+    for n in [&a, &plain] {
+        eventually("the mismatch is counted", || async { metric(n, "rig_cluster_rejected_total{channel=\"gossip\"}").await > 0 }).await;
+    }
+    publish(&http, &a, &event("sealed", "s2")).await;
+    assert_eq!(on_b.next_event().await.unwrap().id.as_deref(), Some("s2"));
+    on_plain.assert_silent(Duration::from_millis(300)).await;
+    assert!(peer_names(&plain).await.is_empty() && peer_names(&a).await.len() == 1, "the plaintext node stays out");
+}

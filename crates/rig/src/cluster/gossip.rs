@@ -28,6 +28,8 @@ use chitchat::transport::{RecvOutcome, SendOutcome, Socket, Transport, UdpTransp
 use chitchat::ChitchatEnvelope;
 use tokio::net::UdpSocket;
 
+use crate::support::throttle::Throttle;
+
 use super::{
     key::{Cipher, Key, AEAD_NONCE_LEN, AEAD_TAG_LEN, TAG_LEN},
     stats::ClusterStats,
@@ -58,7 +60,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(cookie: &str, encrypt: bool) -> Keys {
-        Keys { key: Key::derive(cookie, "gossip"), cipher: encrypt.then(|| Cipher::derive(cookie, "gossip")) }
+        // Another tag key per mode: a node with the other setting refuses (and counts) every datagram.
+        let purpose = if encrypt { "gossip-encrypted" } else { "gossip" };
+        Keys { key: Key::derive(cookie, purpose), cipher: encrypt.then(|| Cipher::derive(cookie, "gossip")) }
     }
 }
 
@@ -81,6 +85,7 @@ impl Transport for SignedUdp {
             next_id: rand_u32(),
             pending_from: None,
             partial: HashMap::new(),
+            send_failures: Throttle::new(Duration::from_secs(10)),
         }))
     }
 }
@@ -104,6 +109,7 @@ struct SignedSocket {
     /// back from it (a `recv` can be cancelled between the two steps).
     pending_from: Option<SocketAddr>,
     partial: HashMap<(SocketAddr, u32), Partial>,
+    send_failures: Throttle,
 }
 
 #[async_trait]
@@ -130,7 +136,18 @@ impl Socket for SignedSocket {
         self.next_id = self.next_id.wrapping_add(1);
         let mut sent = 0;
         for datagram in seal(&self.keys, now_ms(), id, &message) {
-            sent += self.public.send_to(&datagram, to).await?;
+            match self.public.send_to(&datagram, to).await {
+                Ok(n) => sent += n,
+                // A peer cut off (a firewall, no route) fails every round:
+                // chitchat would warn each time, so the failure is told here,
+                // at a bounded rate, and the datagram counts as lost in transit.
+                Err(error) => {
+                    if let Some(held) = self.send_failures.allow() {
+                        tracing::warn!(%to, %error, repeats = held, "Gossip datagrams cannot be sent to a peer (logged at most every 10 s).");
+                    }
+                    break;
+                }
+            }
         }
         Ok(SendOutcome { num_bytes_sent: sent })
     }
@@ -320,7 +337,7 @@ mod tests {
         let d = seal(&keys, 9, 3, b"blacklist:session-42");
         assert!(!d[0].windows(7).any(|w| w == b"session"), "the text does not show");
         assert_eq!(open(&keys, 9, &d[0]).expect("opens").chunk, b"blacklist:session-42");
-        assert!(open(&Keys::new("cookie", false), 9, &d[0]).is_none_or(|o| o.chunk != b"blacklist:session-42"));
+        assert!(open(&Keys::new("cookie", false), 9, &d[0]).is_none(), "a plaintext node refuses it");
         assert!(open(&Keys::new("cookie", true), 9, &seal(&Keys::new("cookie", false), 9, 3, b"plain")[0]).is_none());
         let big = vec![7u8; MAX_DATAGRAM];
         let parts = seal(&keys, 9, 4, &big);

@@ -83,6 +83,16 @@ impl Cipher {
             .expect("ChaCha20-Poly1305 seals any length we send");
     }
 
+    /// Encrypts `data` in place and returns its tag (no copy: frames are
+    /// sealed inside the batch buffer).
+    pub fn seal_detached(&self, nonce: [u8; AEAD_NONCE_LEN], aad: &[u8], data: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), data)
+            .expect("ChaCha20-Poly1305 seals any length we send");
+        tag.as_ref().try_into().expect("16-byte tag")
+    }
+
     /// Decrypts `data` (text then tag) in place; the plaintext's length, or `None` if forged.
     pub fn open(&self, nonce: [u8; AEAD_NONCE_LEN], aad: &[u8], data: &mut [u8]) -> Option<usize> {
         self.0.open_in_place(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), data).ok().map(|p| p.len())

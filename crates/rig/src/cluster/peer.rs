@@ -149,7 +149,13 @@ impl Peers {
             }
             let up = Arc::new(AtomicBool::new(false));
             let progress = Arc::new(Progress::default());
-            let io = LinkIo { events: events_rx, control: control_rx, up: up.clone(), progress: progress.clone(), written: self.written.clone() };
+            let io = LinkIo {
+                events: events_rx,
+                control: control_rx,
+                up: up.clone(),
+                progress: progress.clone(),
+                written: self.written.clone(),
+            };
             let task = tokio::spawn(run_link(node.clone(), self.settings.clone(), io, self.stats.clone()));
             links.insert(node.name.clone(), Link { addr: node.peer, events, control, up, progress, lost_since: None, task });
         }

@@ -22,7 +22,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::{
-    key::{counter_nonce, Cipher, Key, Tag, AEAD_TAG_LEN, TAG_LEN},
+    key::{counter_nonce, Cipher, Key, Tag, TAG_LEN},
     replicated::Entry,
 };
 
@@ -209,10 +209,10 @@ impl Sealer {
                 out.extend_from_slice(&tag);
             }
             Protection::Encrypted(cipher) => {
-                let mut text = Vec::with_capacity(body.len() + AEAD_TAG_LEN);
-                text.extend_from_slice(body);
-                cipher.seal(counter_nonce(self.seq), &[], &mut text);
-                out.extend_from_slice(&text);
+                let start = out.len();
+                out.extend_from_slice(body);
+                let tag = cipher.seal_detached(counter_nonce(self.seq), &[], &mut out[start..]);
+                out.extend_from_slice(&tag);
             }
         }
         self.seq += 1;

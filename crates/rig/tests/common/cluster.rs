@@ -157,4 +157,3 @@ pub async fn wait_members(nodes: &[&Node], n: usize) {
         .await;
     }
 }
-

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 pub mod backend;
-pub mod cluster;
 pub mod brokers;
+pub mod cluster;
 pub mod http_server;
 pub mod keys;
 pub mod process;
