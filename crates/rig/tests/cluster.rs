@@ -22,7 +22,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
+use common::{
+    nodes::{free_cluster_port, peers_list},
+    *,
+};
 use serde_json::{json, Value};
 
 const COOKIE: &str = "cluster-test-cookie";
@@ -91,26 +94,6 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port free for TCP and UDP on every address (the cluster port is the same on every node).
-fn free_cluster_port(ips: &[&str]) -> u16 {
-    for _ in 0..100 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let free = ips.iter().all(|ip| {
-            let tcp = std::net::TcpListener::bind((*ip, port));
-            let udp = std::net::UdpSocket::bind((*ip, port));
-            tcp.is_ok() && udp.is_ok()
-        });
-        if free {
-            return port;
-        }
-    }
-    panic!("no free cluster port");
-}
-
-fn peers_list(ips: &[&str], port: u16) -> String {
-    ips.iter().map(|ip| format!("{ip}:{port}")).collect::<Vec<_>>().join(",")
 }
 
 async fn get_json(url: &str) -> (u16, Value) {

@@ -74,6 +74,44 @@ fn token(user: &str, roles: &[&str], jti: &str) -> String {
     sign_hs(json!({"user": user, "roles": roles, "jti": jti, "exp": exp}), SECRET.as_bytes(), Algorithm::HS256)
 }
 
+/// A token with RIG 1.x's `/rg` scopes (`scopes.rg.actions`).
+fn rg_token(actions: &[&str]) -> String {
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let claims = json!({"user": "ops", "jti": "ops-1", "exp": exp, "scopes": {"rg": {"actions": actions}}});
+    sign_hs(claims, SECRET.as_bytes(), Algorithm::HS256)
+}
+
+impl Driver {
+    /// Waits until `id`'s phoenix.js Presence for `topic` lists `expect` (key -> devices).
+    async fn presence(&mut self, id: &str, topic: &str, expect: Value) {
+        let got = self.run(json!({"op": "presence", "id": id, "topic": topic, "expect": expect})).await;
+        assert_eq!(got["presence"], expect, "{id} on {topic}");
+    }
+}
+
+/// `GET url` with `authorization`; its status and JSON body.
+async fn get_as(url: &str, authorization: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `GET url` (bounded) until `check` holds for its JSON body; returns that body.
+async fn eventually_json(url: &str, authorization: Option<&str>, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = get_as(url, authorization).await;
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "GET {url}: {status} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn socket_url(base: &str) -> String {
     format!("{base}/socket")
 }
@@ -161,10 +199,13 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     assert_eq!(d.next("v1", "user:alice", "message").await, message);
 
     // Blacklisting alice's token id (RIG 1.x's DELETE /rg/connections/:jti, a valid JWT
-    // required) closes her sockets on every transport; support's stays.
+    // with the scope required; 1.x took it raw in the header) closes her sockets on every
+    // transport; support's stays.
     let rg = rig.url("/rg/connections/alice-1");
     assert_eq!(rig.http.delete(&rg).send().await.unwrap().status(), 403);
     let r = rig.http.delete(&rg).bearer_auth(token("sam", &["support"], "sam-1")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "1.x's JwtPlug: a valid token without the rg.deleteConnection scope");
+    let r = rig.http.delete(&rg).header("authorization", rg_token(&["deleteConnection"])).send().await.unwrap();
     assert_eq!(r.status(), 204);
     for id in ["new", "old", "v1", "lp"] {
         d.run(json!({"op": "closed", "id": id})).await;
@@ -239,50 +280,13 @@ async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
     }
 }
 
-/// A free port on every address (the cluster port is the same on every node).
-fn free_cluster_port(ips: &[&str]) -> u16 {
-    for _ in 0..100 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok() && std::net::UdpSocket::bind((*ip, port)).is_ok()) {
-            return port;
-        }
-    }
-    panic!("no free cluster port");
-}
-
 #[tokio::test]
 async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_once() {
     require_python_modules("confluent_kafka", "confluent-kafka");
     let (_broker, bootstrap, mut producer) = broker_with_topic(TOPIC).await;
-    let ips = ["127.0.0.1", "127.0.0.2"];
-    let port = free_cluster_port(&ips).to_string();
-    let peers = ips.iter().map(|ip| format!("{ip}:{port}")).collect::<Vec<_>>().join(",");
-    let cluster = |ip: &'static str| {
-        vec![
-            ("NODE_HOST", ip),
-            ("RIG_BIND_ADDRESS", ip),
-            ("NODE_COOKIE", "phx-cookie"),
-            ("RIG_CLUSTER_PORT", port.as_str()),
-            ("RIG_CLUSTER_PEERS", peers.as_str()),
-        ]
-    };
-    let mut a_vars = cluster("127.0.0.1");
-    a_vars.extend([("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN)]);
-    let a = process::Gateway::spawn(&a_vars);
-    let b = process::Gateway::spawn(&cluster("127.0.0.2"));
-    // Both see each other.
-    let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + PATIENCE * 3;
-    for g in [&a, &b] {
-        loop {
-            let v: Value = http.get(g.api_url("/v3/cluster")).send().await.unwrap().json().await.unwrap_or(Value::Null);
-            if v["peers"].as_array().is_some_and(|p| p.len() == 1) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "the two nodes did not meet");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
+    let kafka = [("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN)];
+    let nodes = nodes::spawn_cluster(&["127.0.0.1", "127.0.0.2"], "phx-cookie", &[&kafka]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
     // Node A consumes (warm-up events reach an SSE client there once its group is assigned).
     let subs = form_urlencoded::byte_serialize(json!([{"eventType": WARMUP}]).to_string().as_bytes()).collect::<String>();
     let mut sse = SseClient::connect(&a.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
@@ -301,4 +305,148 @@ async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_onc
         assert_eq!(d.next("b", "user:alice", "message").await, message);
     }
     assert_eq!(d.run(json!({"op": "none", "id": "b", "topic": "user:alice", "event": "message"})).await["queued"], 0);
+}
+
+#[tokio::test]
+async fn phoenix_js_presence_follows_the_devices_of_one_user() {
+    let rig = TestRig::start(&[("PRIVILEGED_ROLES", "support")]).await;
+    let url = socket_url(&rig.ws_url(""));
+    let alice = token("alice", &["user"], "alice-p");
+    let mut d = Driver::start().await;
+    // A privileged watcher of role:user, which alice's own joins are tracked in too.
+    d.connect("watch", "phoenix", &url, &token("sam", &["support"], "sam-p"), json!({})).await;
+    assert_eq!(d.join("watch", "role:user").await["status"], "ok");
+    assert_eq!(d.next("watch", "role:user", "presence_state").await, json!({}));
+
+    // phoenix.js 1.8 (serializer 2.0.0) and 1.2 (1.0.0), one user.
+    d.connect("new", "phoenix", &url, &alice, json!({})).await;
+    d.connect("old", "phoenix12", &url, &alice, json!({})).await;
+    assert_eq!(d.join("new", "user:alice").await["status"], "ok");
+    assert_eq!(d.next("new", "user:alice", "presence_state").await, json!({}), "nobody was there before");
+    let diff = d.next("new", "user:alice", "presence_diff").await;
+    assert_eq!(diff["leaves"], json!({}));
+    let meta = &diff["joins"]["alice"]["metas"][0];
+    let first_ref = meta["phx_ref"].as_str().expect("a phx_ref").to_string();
+    assert_eq!(
+        (&meta["user"], &meta["jti"], &meta["device"], &meta["browser"]),
+        (&json!("alice"), &json!("alice-p"), &json!("desktop"), &json!("Chrome"))
+    );
+    assert!(meta["time"].is_u64(), "{meta}");
+    d.presence("new", "user:alice", json!({"alice": 1})).await;
+
+    assert_eq!(d.join("old", "user:alice").await["status"], "ok");
+    let state = d.next("old", "user:alice", "presence_state").await;
+    assert_eq!(state["alice"]["metas"][0]["phx_ref"], first_ref.as_str(), "the state holds the first device");
+    for (id, topic) in [("new", "user:alice"), ("old", "user:alice"), ("watch", "role:user")] {
+        d.presence(id, topic, json!({"alice": 2})).await;
+    }
+
+    // RIG 1.x's session endpoints, behind their scopes.
+    let sessions = rig.url("/rg/sessions");
+    assert_eq!(get_as(&sessions, None).await.0, 403);
+    assert_eq!(get_as(&sessions, Some(&rg_token(&["getSessionConnections"]))).await.0, 403);
+    assert_eq!(get_as(&sessions, Some(&format!("Bearer {}", rg_token(&["getSessions"])))).await, (200, json!(["alice"])));
+    let (status, metas) = get_as(&rig.url("/rg/sessions/alice"), Some(&rg_token(&["getSessionConnections"]))).await;
+    assert_eq!(status, 200);
+    let metas = metas.as_array().unwrap().clone();
+    assert_eq!(metas.len(), 2, "{metas:?}");
+    assert!(metas.iter().all(|m| m["user"] == "alice" && m["phx_ref"].is_string()));
+
+    // One device goes: everyone sees one left, with the ref it joined with.
+    let joined = d.next("new", "user:alice", "presence_diff").await;
+    let second_ref = joined["joins"]["alice"]["metas"][0]["phx_ref"].clone();
+    assert_ne!(second_ref, json!(first_ref));
+    d.run(json!({"op": "disconnect", "id": "old"})).await;
+    let left = d.next("new", "user:alice", "presence_diff").await;
+    assert_eq!((&left["joins"], &left["leaves"]["alice"]["metas"][0]["phx_ref"]), (&json!({}), &second_ref));
+    d.presence("new", "user:alice", json!({"alice": 1})).await;
+    d.presence("watch", "role:user", json!({"alice": 1})).await;
+    // Leaving the channel is the last device's leave.
+    assert_eq!(d.run(json!({"op": "leave", "id": "new", "topic": "user:alice"})).await["status"], "ok");
+    d.presence("watch", "role:user", json!({})).await;
+    eventually_json(&sessions, Some(&rg_token(&["getSessions"])), |v| *v == json!([])).await;
+
+    // RIG 1.x's SSE transport: the join's reply, the state, then its own arrival.
+    let mut sse = SseClient::connect(&rig.url(&format!("/socket/sse?users[]=alice&token={alice}"))).await;
+    let names: Vec<(String, Value)> = {
+        let mut out = Vec::new();
+        while out.len() < 3 {
+            let e = sse.next_event().await.expect("an SSE event");
+            if e.name != "heartbeat" {
+                out.push((e.name.clone(), e.json()));
+            }
+        }
+        out
+    };
+    assert_eq!(names[0].0, "phx_reply");
+    assert_eq!((names[1].0.as_str(), &names[1].1), ("presence_state", &json!({})));
+    assert_eq!(names[2].0, "presence_diff");
+    assert_eq!(names[2].1["joins"]["alice"]["metas"][0]["user"], "alice");
+    d.presence("watch", "role:user", json!({"alice": 1})).await;
+    drop(sse);
+    d.presence("watch", "role:user", json!({})).await;
+}
+
+#[tokio::test]
+async fn presence_and_the_listings_span_three_nodes() {
+    let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let fast = [("RIG_CLUSTER_GOSSIP_INTERVAL_MS", "100")];
+    let mut nodes = nodes::spawn_cluster(&ips, "presence-cookie", &[&fast, &fast, &fast]).await;
+    let url = |g: &process::Gateway| format!("ws://{}/socket", g.inbound);
+    let alice = token("alice", &["user"], "alice-c");
+    let mut d = Driver::start().await;
+    d.connect("a", "phoenix", &url(&nodes[0]), &alice, json!({})).await;
+    d.connect("b", "phoenix12", &url(&nodes[1]), &alice, json!({})).await;
+    d.connect("c", "phoenix", &url(&nodes[2]), &token("bob", &["user"], "bob-c"), json!({})).await;
+    for (id, topic) in [("a", "user:alice"), ("b", "user:alice"), ("c", "user:bob")] {
+        assert_eq!(d.join(id, topic).await["status"], "ok");
+    }
+    // A device on node B is present on node A and the other way round.
+    d.presence("a", "user:alice", json!({"alice": 2})).await;
+    d.presence("b", "user:alice", json!({"alice": 2})).await;
+
+    // RIG 1.x's session endpoints on node C see devices of A and B.
+    let sessions =
+        eventually_json(&nodes[2].url("/rg/sessions"), Some(&rg_token(&["getSessions"])), |v| v.as_array().is_some_and(|a| a.len() == 2))
+            .await;
+    let mut names: Vec<&str> = sessions.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob"]);
+    eventually_json(&nodes[2].url("/rg/sessions/alice"), Some(&rg_token(&["getSessionConnections"])), |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+
+    // The 3.0 listings gather every node's part.
+    let everyone = json!({
+        "users": [{"user": "alice", "sessions": 1, "connections": 2}, {"user": "bob", "sessions": 1, "connections": 1}],
+        "unanswered": [],
+    });
+    eventually_json(&nodes[0].api_url("/v3/users"), None, |v| *v == everyone).await;
+    let (_, mine) = get_as(&nodes[0].api_url("/v3/users?local=true"), None).await;
+    assert_eq!(mine, json!({"users": [{"user": "alice", "sessions": 1, "connections": 1}]}), "local=true: this node only");
+    let (_, conns) = get_as(&nodes[2].api_url("/v3/users/alice/connections"), None).await;
+    let mut held_by: Vec<&str> = conns["connections"].as_array().unwrap().iter().filter_map(|c| c["node"].as_str()).collect();
+    held_by.sort();
+    assert_eq!((held_by, &conns["unanswered"]), (vec!["rig@127.0.0.1", "rig@127.0.0.2"], &json!([])));
+    let (_, conns) = get_as(&nodes[0].api_url("/v3/sessions/bob-c/connections"), None).await;
+    assert_eq!(
+        conns["connections"].as_array().map(|c| c.iter().map(|c| c["node"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("rig@127.0.0.3")])
+    );
+    let posted = reqwest::Client::new().post(nodes[0].api_url("/v3/users")).send().await.unwrap();
+    assert_eq!(posted.status(), 405, "POST is for peers gathering a listing");
+
+    // A node that does not answer (stopped) is named; killed, its devices leave everywhere.
+    let (_, me_b) = get_as(&nodes[1].api_url("/v3/cluster"), None).await;
+    let b_name = me_b["me"]["name"].clone();
+    assert!(std::process::Command::new("kill").args(["-STOP", &nodes[1].pid().to_string()]).status().unwrap().success());
+    let (_, partial) = get_as(&nodes[0].api_url("/v3/users"), None).await;
+    assert_eq!(partial["unanswered"], json!([b_name]), "{partial}");
+    drop(nodes.remove(1));
+    d.presence("a", "user:alice", json!({"alice": 1})).await;
+    eventually_json(&nodes[1].url("/rg/sessions/alice"), Some(&rg_token(&["getSessionConnections"])), |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
 }

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod brokers;
 pub mod http_server;
 pub mod keys;
+pub mod nodes;
 pub mod process;
 pub mod registry;
 
