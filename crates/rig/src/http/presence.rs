@@ -33,16 +33,37 @@ pub const PEER_WAIT: Duration = Duration::from_secs(2);
 /// Largest part a peer may answer with.
 const MAX_PART: usize = 64 << 20;
 
-/// `?local=true`: this node's connections only.
-#[derive(Debug, Default)]
-pub struct Scope {
-    local: bool,
+/// A listing request: `GET` (from a client; `?local=true` for this node's
+/// part only) or `POST` (from a peer gathering one).
+pub struct Ask {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
 }
 
-impl Scope {
-    fn of(uri: &Uri) -> Scope {
-        let local = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).any(|(k, v)| k == "local" && v == "true");
-        Scope { local }
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ask {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Ask { method: parts.method.clone(), uri: parts.uri.clone(), headers: parts.headers.clone() })
+    }
+}
+
+impl Ask {
+    fn local(&self) -> bool {
+        form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes()).any(|(k, v)| k == "local" && v == "true")
+    }
+
+    fn asker<'a>(&self, app: &'a Shared) -> Result<Asker<'a>, Response> {
+        if self.method == Method::POST {
+            return if was_forwarded(&self.headers) {
+                Ok(Asker::Peer)
+            } else {
+                Err(json_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed."))
+            };
+        }
+        let whole = !self.local() && !was_forwarded(&self.headers);
+        Ok(Asker::Client(app.cluster.as_deref().filter(|_| whole)))
     }
 }
 
@@ -52,18 +73,6 @@ impl Scope {
 enum Asker<'a> {
     Client(Option<&'a Cluster>),
     Peer,
-}
-
-fn asker<'a>(app: &'a Shared, method: &Method, scope: &Scope, headers: &HeaderMap) -> Result<Asker<'a>, Response> {
-    if *method == Method::POST {
-        return if was_forwarded(headers) {
-            Ok(Asker::Peer)
-        } else {
-            Err(json_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed."))
-        };
-    }
-    let whole = !scope.local && !was_forwarded(headers);
-    Ok(Asker::Client(app.cluster.as_deref().filter(|_| whole)))
 }
 
 /// Every live peer's part of `path`, and the names of those that gave none in time.
@@ -102,9 +111,8 @@ struct UserRow {
 }
 
 /// `GET /v3/users`: every user with at least one live connection.
-pub async fn users(State(app): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let scope = Scope::of(&uri);
-    let asker = match asker(&app, &method, &scope, &headers) {
+pub async fn users(State(app): State<Shared>, ask: Ask) -> Response {
+    let asker = match ask.asker(&app) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -114,7 +122,7 @@ pub async fn users(State(app): State<Shared>, method: Method, uri: Uri, headers:
     }
     let mut unanswered = None;
     if let Asker::Client(Some(cluster)) = asker {
-        let (parts, missing) = from_peers(cluster, "/v3/users", &headers).await;
+        let (parts, missing) = from_peers(cluster, "/v3/users", &ask.headers).await;
         for part in parts {
             let rows: Vec<UserRow> = serde_json::from_value(part["users"].clone()).unwrap_or_default();
             for row in rows {
@@ -143,27 +151,15 @@ pub async fn users(State(app): State<Shared>, method: Method, uri: Uri, headers:
 }
 
 /// `GET /v3/users/{user}/connections`.
-pub async fn user_connections(
-    State(app): State<Shared>,
-    Path(user): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn user_connections(State(app): State<Shared>, Path(user): Path<String>, ask: Ask) -> Response {
     let conns = app.hub.connections_where(|u, _| u == Some(user.as_str()));
-    listing(&app, json!({ "user": user }), conns, (&method, &Scope::of(&uri), uri.path(), &headers)).await
+    listing(&app, json!({ "user": user }), conns, &ask).await
 }
 
 /// `GET /v3/sessions/{session}/connections`.
-pub async fn session_connections(
-    State(app): State<Shared>,
-    Path(session): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn session_connections(State(app): State<Shared>, Path(session): Path<String>, ask: Ask) -> Response {
     let conns = app.hub.connections_where(|_, sessions| sessions.iter().any(|s| **s == *session));
-    listing(&app, json!({ "session": session }), conns, (&method, &Scope::of(&uri), uri.path(), &headers)).await
+    listing(&app, json!({ "session": session }), conns, &ask).await
 }
 
 /// `DELETE /v3/sessions/{session}`: closes the session's connections now, on
@@ -183,9 +179,8 @@ struct Located<'a> {
 }
 
 /// This node's `conns` under `head`, with every peer's for a client of a cluster (oldest first).
-async fn listing(app: &Shared, mut head: Value, conns: Vec<ConnView>, ask: (&Method, &Scope, &str, &HeaderMap)) -> Response {
-    let (method, scope, path, headers) = ask;
-    let asker = match asker(app, method, scope, headers) {
+async fn listing(app: &Shared, mut head: Value, conns: Vec<ConnView>, ask: &Ask) -> Response {
+    let asker = match ask.asker(app) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -193,7 +188,7 @@ async fn listing(app: &Shared, mut head: Value, conns: Vec<ConnView>, ask: (&Met
     let located: Vec<Located> = conns.into_iter().map(|conn| Located { node, conn }).collect();
     let mut all: Vec<Value> = located.iter().map(|l| serde_json::to_value(l).expect("views serialise")).collect();
     if let Asker::Client(Some(cluster)) = asker {
-        let (parts, missing) = from_peers(cluster, path, headers).await;
+        let (parts, missing) = from_peers(cluster, ask.uri.path(), &ask.headers).await;
         for mut part in parts {
             if let Value::Array(conns) = part["connections"].take() {
                 all.extend(conns);
