@@ -33,10 +33,12 @@ use crate::{
 /// Replicated namespace of the presence entries.
 pub const NAMESPACE: &str = "presence";
 /// How long an entry outlives its last refresh (a backstop: a dead node's
-/// entries are hidden as soon as it is no longer a live peer).
-const TTL: Duration = Duration::from_secs(300);
+/// entries are hidden as soon as it is no longer a live peer). A tombstone
+/// lives as long, and counts against `RIG_MAX_PRESENCES` meanwhile, so
+/// joining and leaving in a loop cannot grow the replicated state unbounded.
+const TTL: Duration = Duration::from_secs(120);
 /// How often this node extends its own entries.
-const REFRESH: Duration = Duration::from_secs(100);
+const REFRESH: Duration = Duration::from_secs(40);
 /// How often peers' liveness is checked against the view.
 const LIVENESS: Duration = Duration::from_secs(1);
 /// The source of the `presence_diff` events.
@@ -61,9 +63,12 @@ struct Known {
     seq: u64,
 }
 
-/// Joins and leaves per topic: `topic -> (joins, leaves)`, each `(key, meta)`.
+/// Devices as `(key, meta)`.
+type Devices = Vec<(String, Value)>;
+
+/// Joins and leaves per topic: `topic -> (joins, leaves)`.
 #[derive(Debug, Default, PartialEq)]
-struct Diff(BTreeMap<String, (Vec<(String, Value)>, Vec<(String, Value)>)>);
+struct Diff(BTreeMap<String, (Devices, Devices)>);
 
 impl Diff {
     fn add(&mut self, item: &Item, join: bool) {
@@ -156,11 +161,26 @@ impl View {
 pub struct Full;
 
 /// This node's own entries: `phx_ref -> (item, the latest expiry written)`,
-/// and how many topic presences they add up to.
+/// its tombstones not yet expired (expiry, topics), and how many topic
+/// presences both add up to.
 #[derive(Default)]
 struct Own {
     entries: HashMap<String, (Item, u64)>,
+    tombstones: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
     presences: usize,
+}
+
+impl Own {
+    /// Forgets the tombstones that have expired everywhere by now.
+    fn drop_expired_tombstones(&mut self, now_ms: u64) {
+        while let Some(std::cmp::Reverse((expires, topics))) = self.tombstones.peek().copied() {
+            if expires > now_ms {
+                return;
+            }
+            self.tombstones.pop();
+            self.presences -= topics;
+        }
+    }
 }
 
 /// The presence view and this node's tracking.
@@ -204,6 +224,7 @@ impl Presence {
         let expires = cluster::replicated::to_ms(SystemTime::now() + TTL);
         {
             let mut own = lock(&self.own);
+            own.drop_expired_tombstones(cluster::replicated::now_ms());
             if own.presences + item.topics.len() > self.max {
                 return Err(Full);
             }
@@ -221,10 +242,13 @@ impl Presence {
         {
             let mut own = lock(&self.own);
             let Some((item, expires)) = own.entries.remove(phx_ref) else { return };
-            own.presences -= item.topics.len();
-            // Under the lock, so no refresh of this entry is written after its tombstone.
-            if let Some(c) = &self.cluster {
-                c.replicate(NAMESPACE, phx_ref, Value::Null, Some(cluster::replicated::from_ms(expires)));
+            match &self.cluster {
+                // Under the lock, so no refresh of this entry is written after its tombstone.
+                Some(c) => {
+                    c.replicate(NAMESPACE, phx_ref, Value::Null, Some(cluster::replicated::from_ms(expires)));
+                    own.tombstones.push(std::cmp::Reverse((expires, item.topics.len())));
+                }
+                None => own.presences -= item.topics.len(),
             }
         }
         let mut diff = Diff::default();
@@ -413,5 +437,16 @@ mod tests {
         drop(b);
         assert_eq!(p.state("role:x"), json!({}));
         assert!(p.track("carol", vec!["a".into(), "b".into(), "c".into()], json!({})).is_ok(), "room again");
+    }
+
+    #[test]
+    fn tombstones_count_until_they_expire() {
+        let mut own = Own { presences: 5, ..Own::default() };
+        own.tombstones.push(std::cmp::Reverse((200, 2)));
+        own.tombstones.push(std::cmp::Reverse((100, 1)));
+        own.drop_expired_tombstones(150);
+        assert_eq!((own.presences, own.tombstones.len()), (4, 1));
+        own.drop_expired_tombstones(200);
+        assert_eq!((own.presences, own.tombstones.len()), (2, 0));
     }
 }
