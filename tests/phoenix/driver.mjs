@@ -98,8 +98,11 @@ async function run(cmd) {
         .receive("error", (response) => { c.last = { status: "error", response }; })
         .receive("timeout", () => { c.last = { status: "timeout" }; });
       const got = await waitFor(() => c.last || undefined);
-      // A refused channel would retry its join forever; stop it.
-      if (got.status !== "ok") c.ch.leave();
+      // A refused channel would retry its join forever; stop it (a later join makes a new one).
+      if (got.status !== "ok") {
+        c.ch.leave();
+        s.channels.delete(cmd.topic);
+      }
       return got;
     }
     case "next": {

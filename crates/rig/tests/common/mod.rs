@@ -8,6 +8,7 @@ pub mod brokers;
 pub mod http_server;
 pub mod keys;
 pub mod nodes;
+pub mod phoenix;
 pub mod process;
 pub mod registry;
 
