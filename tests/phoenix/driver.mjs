@@ -8,6 +8,10 @@
 //   {"op":"closed","id":"a"}                            -> {"closes":n} once the socket closed at least once
 //   {"op":"none","id":"a","topic":"...","event":"..."}  -> {"queued":n}: what is queued now, without waiting
 //   {"op":"heartbeats","id":"a","count":3}             -> {"heartbeats":n} once n heartbeat replies came
+//   {"op":"presence","id":"a","topic":"user:alice","expect":{"alice":2}}
+//        -> {"presence":{"alice":2}} once the library's own Presence (1.2's syncState/syncDiff,
+//           1.8's Presence class) lists exactly these keys with these numbers of metas
+//   {"op":"leave","id":"a","topic":"user:alice"}        -> {"status":"ok"}
 //   {"op":"disconnect","id":"a"}                        -> {"ok":true}
 import { createRequire } from "node:module";
 import readline from "node:readline";
@@ -47,7 +51,7 @@ function connect(cmd) {
   }
   if (cmd.heartbeatMs) opts.heartbeatIntervalMs = cmd.heartbeatMs;
   const socket = new Socket(cmd.url, opts);
-  const s = { socket, channels: new Map(), opens: 0, closes: 0, errors: 0 };
+  const s = { socket, lib: cmd.lib, channels: new Map(), opens: 0, closes: 0, errors: 0 };
   socket.onOpen(() => s.opens++);
   socket.onClose(() => s.closes++);
   socket.onError(() => s.errors++);
@@ -64,6 +68,17 @@ function channel(s, topic) {
     const ch = s.socket.channel(topic, {});
     c = { ch, queue: [], joins: 0, last: null };
     for (const event of ["message", "presence_state", "presence_diff"]) ch.on(event, (payload) => c.queue.push({ event, payload }));
+    // Presence as each library keeps it: 1.2 has static sync functions, 1.8 a class bound to the channel.
+    const { Presence } = libs[s.lib];
+    if (s.lib === "phoenix12") {
+      c.pstate = {};
+      ch.on("presence_state", (st) => { c.pstate = Presence.syncState(c.pstate, st); });
+      ch.on("presence_diff", (diff) => { c.pstate = Presence.syncDiff(c.pstate, diff); });
+      c.list = () => Presence.list(c.pstate, (key, p) => [key, p.metas.length]);
+    } else {
+      const p = new Presence(ch);
+      c.list = () => p.list((key, pres) => [key, pres.metas.length]);
+    }
     s.channels.set(topic, c);
   }
   return c;
@@ -83,8 +98,11 @@ async function run(cmd) {
         .receive("error", (response) => { c.last = { status: "error", response }; })
         .receive("timeout", () => { c.last = { status: "timeout" }; });
       const got = await waitFor(() => c.last || undefined);
-      // A refused channel would retry its join forever; stop it.
-      if (got.status !== "ok") c.ch.leave();
+      // A refused channel would retry its join forever; stop it (a later join makes a new one).
+      if (got.status !== "ok") {
+        c.ch.leave();
+        s.channels.delete(cmd.topic);
+      }
       return got;
     }
     case "next": {
@@ -106,6 +124,23 @@ async function run(cmd) {
       return waitFor(() => (s.heartbeats >= cmd.count ? { heartbeats: s.heartbeats } : undefined));
     case "closed":
       return waitFor(() => (s.closes > 0 ? { closes: s.closes } : undefined));
+    case "presence": {
+      const c = channel(s, cmd.topic);
+      const want = JSON.stringify(Object.entries(cmd.expect).sort());
+      let seen = null;
+      const got = await waitFor(() => {
+        seen = Object.fromEntries(c.list());
+        return JSON.stringify(Object.entries(seen).sort()) === want ? { presence: seen } : undefined;
+      });
+      return got.timeout ? { timeout: true, seen } : got;
+    }
+    case "leave": {
+      const c = channel(s, cmd.topic);
+      let got = null;
+      c.ch.leave().receive("ok", () => { got = { status: "ok" }; });
+      s.channels.delete(cmd.topic);
+      return waitFor(() => got || undefined);
+    }
     case "disconnect":
       s.socket.disconnect();
       return { ok: true };

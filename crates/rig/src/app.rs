@@ -163,6 +163,9 @@ fn background(state: &Shared, export: Option<telemetry::ExportTask>) -> Vec<Join
     if let Some(follow) = state.sessions.follow_blacklist() {
         tasks.push(tokio::spawn(follow));
     }
+    if let Some(follow) = state.sessions.presence.follow() {
+        tasks.push(tokio::spawn(follow));
+    }
     if let Some(cluster) = state.cluster.clone() {
         let state = state.clone();
         tasks.push(tokio::spawn(async move { proxy::replicate::apis(&state.proxy.store, &cluster).await }));

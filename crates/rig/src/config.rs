@@ -47,6 +47,10 @@ pub struct Config {
     pub max_sessions_per_connection: usize,
     /// Long-polling sessions per client address (0: unbounded).
     pub max_longpoll_sessions_per_ip: usize,
+    /// `RIG_MAX_PRESENCES`: Phoenix channel presences this node tracks.
+    pub max_presences: usize,
+    /// `SESSION_ROLE`: the role channel whose users `GET /rg/sessions` lists (RIG 1.x).
+    pub session_role: String,
     /// JWT, JWKS, privileged users, subscription and submission checks.
     pub auth: AuthConfig,
     pub node_name: String,
@@ -135,6 +139,8 @@ impl Config {
             },
             max_sessions_per_connection: r.parse("RIG_MAX_SESSIONS_PER_CONNECTION", positive),
             max_longpoll_sessions_per_ip: r.num("RIG_MAX_LONGPOLL_SESSIONS_PER_IP"),
+            max_presences: r.parse("RIG_MAX_PRESENCES", positive),
+            session_role: r.raw("SESSION_ROLE").trim().to_string(),
             auth: crate::auth::config::parse(&mut r, jwt),
             node_name: format!("rig@{}", r.raw("NODE_HOST").trim()),
             node_cookie: Some(r.raw("NODE_COOKIE")).filter(|c| !c.is_empty()),

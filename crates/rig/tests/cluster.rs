@@ -21,7 +21,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{cluster::*, *};
+use common::{
+    cluster::*,
+    nodes::{free_cluster_port, peers_list},
+    *,
+};
 use serde_json::{json, Value};
 
 async fn publish(http: &reqwest::Client, node: &Node, event: &Value) {

@@ -690,7 +690,7 @@ async fn partition(nodes: &[Node]) {
                nft add rule inet rigfaults out ip saddr 127.0.0.3 ip daddr '{ 127.0.0.1, 127.0.0.2 }' drop; \
                nft add rule inet rigfaults out ip daddr 127.0.0.3 ip saddr '{ 127.0.0.1, 127.0.0.2 }' drop";
     sh(cut);
-    let logged_before = [nodes[0].log.lock().unwrap().len(), nodes[2].log.lock().unwrap().len()];
+    let logged_before = [nodes[0].log().len(), nodes[2].log().len()];
     let stop = Arc::new(AtomicBool::new(false));
     let majority = publisher(vec![format!("http://{}", nodes[0].inbound)], "cm", Duration::from_millis(50), stop.clone());
     let minority = publisher(vec![format!("http://{}", nodes[2].inbound)], "ci", Duration::from_millis(50), stop.clone());
@@ -713,7 +713,7 @@ async fn partition(nodes: &[Node]) {
     let warnings: Vec<usize> = [0, 2]
         .iter()
         .zip(logged_before)
-        .map(|(&i, from)| nodes[i].log.lock().unwrap()[from..].iter().filter(|l| l.to_ascii_lowercase().contains("warn")).count())
+        .map(|(&i, from)| nodes[i].log()[from..].iter().filter(|l| l.to_ascii_lowercase().contains("warn")).count())
         .collect();
     println!("FAULTS: partition: warnings logged during the 10 s cut: node 1 {}, node 3 {}", warnings[0], warnings[1]);
     // Each kind of failure is logged at a bounded rate (a few kinds, every 5-10 s), not every gossip round.

@@ -1,82 +1,14 @@
 //! RIG 1.x frontends against the gateway: the official phoenix.js clients
-//! (npm `phoenix` 1.2.1, RIG 1.x's, and the latest 1.8) over npm `ws`, driven by
-//! tests/phoenix/driver.mjs; backends publish plain JSON to Kafka (tansu,
-//! produced by confluent-kafka) naming the user.
+//! (npm `phoenix` 1.2.1, RIG 1.x's, and the latest 1.8, see common::phoenix);
+//! backends publish plain JSON to Kafka (tansu, produced by confluent-kafka)
+//! naming the user.
 
 mod common;
 
-use std::process::Stdio;
-
-use common::{brokers::*, keys::sign_hs, *};
-use jsonwebtoken::Algorithm;
+use common::{brokers::*, phoenix::*, *};
 use serde_json::{json, Value};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{Child, ChildStdin, ChildStdout, Command},
-};
 
 const TOPIC: &str = "rig-phx";
-
-/// tests/phoenix/run.sh: installs the locked clients, then one command per line.
-struct Driver {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/phoenix/run.sh");
-        let mut child = Command::new("bash")
-            .arg(&script)
-            .env("PHX_WAIT_MS", "15000")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node and npm are needed for the phoenix.js clients");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        Driver { _child: child, stdin, stdout }
-    }
-
-    async fn run(&mut self, cmd: Value) -> Value {
-        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-        // npm ci may run first; the driver bounds every wait itself.
-        let line = tokio::time::timeout(std::time::Duration::from_secs(180), self.stdout.next_line())
-            .await
-            .expect("the phoenix.js driver did not answer")
-            .unwrap()
-            .expect("the phoenix.js driver exited (see its stderr)");
-        let answer: Value = serde_json::from_str(&line).unwrap();
-        assert!(answer.get("error").is_none() && answer.get("timeout").is_none(), "{cmd} -> {answer}");
-        answer
-    }
-
-    async fn connect(&mut self, id: &str, lib: &str, url: &str, token: &str, extra: Value) {
-        let mut cmd = json!({"op": "connect", "id": id, "lib": lib, "url": url, "token": token});
-        cmd.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        assert_eq!(self.run(cmd).await["ok"], true, "{id} ({lib}) connects");
-    }
-
-    async fn join(&mut self, id: &str, topic: &str) -> Value {
-        self.run(json!({"op": "join", "id": id, "topic": topic})).await
-    }
-
-    async fn next(&mut self, id: &str, topic: &str, event: &str) -> Value {
-        self.run(json!({"op": "next", "id": id, "topic": topic, "event": event})).await["payload"].clone()
-    }
-}
-
-fn token(user: &str, roles: &[&str], jti: &str) -> String {
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
-    sign_hs(json!({"user": user, "roles": roles, "jti": jti, "exp": exp}), SECRET.as_bytes(), Algorithm::HS256)
-}
-
-fn socket_url(base: &str) -> String {
-    format!("{base}/socket")
-}
 
 #[tokio::test]
 async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
@@ -140,9 +72,10 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     for id in ["new", "old", "support", "lp"] {
         assert_eq!(d.next(id, "user:alice", "message").await, message, "{id}");
     }
+    // Presence comes first (the state, the devices' arrivals), then the message.
     let pushed = loop {
         let e = sse1.next_event().await.expect("an SSE message");
-        if e.name != "heartbeat" {
+        if !matches!(e.name.as_str(), "heartbeat" | "presence_state" | "presence_diff") {
             break e;
         }
     };
@@ -161,10 +94,13 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
     assert_eq!(d.next("v1", "user:alice", "message").await, message);
 
     // Blacklisting alice's token id (RIG 1.x's DELETE /rg/connections/:jti, a valid JWT
-    // required) closes her sockets on every transport; support's stays.
+    // with the scope required; 1.x took it raw in the header) closes her sockets on every
+    // transport; support's stays.
     let rg = rig.url("/rg/connections/alice-1");
     assert_eq!(rig.http.delete(&rg).send().await.unwrap().status(), 403);
     let r = rig.http.delete(&rg).bearer_auth(token("sam", &["support"], "sam-1")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "1.x's JwtPlug: a valid token without the rg.deleteConnection scope");
+    let r = rig.http.delete(&rg).header("authorization", rg_token(&["deleteConnection"])).send().await.unwrap();
     assert_eq!(r.status(), 204);
     for id in ["new", "old", "v1", "lp"] {
         d.run(json!({"op": "closed", "id": id})).await;
@@ -177,7 +113,7 @@ async fn phoenix_js_frontends_get_plain_kafka_messages_for_their_user() {
                 break;
             }
             Some(e) if e.name == "closing connection" => {}
-            Some(e) => assert!(e.name == "heartbeat" || e.name == "message", "{}", e.name),
+            Some(e) => assert!(matches!(e.name.as_str(), "heartbeat" | "message" | "presence_diff"), "{}", e.name),
         }
     }
     assert!(ended, "the SSE stream of a blacklisted session ends");
@@ -203,9 +139,12 @@ async fn long_poll_sessions_per_address_are_bounded() {
 
 #[tokio::test]
 async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
+    // A real process, SIGTERMed and started again on the same port: an in-process
+    // gateway's keep-alive connections would outlive its shutdown and keep
+    // answering the long-poll client's pooled connections.
     let port = free_port().to_string();
     let vars = [("INBOUND_PORT", port.as_str())];
-    let rig = TestRig::start(&vars).await;
+    let mut rig = process::Gateway::spawn(&vars);
     let url = socket_url(&rig.ws_url(""));
     let mut d = Driver::start().await;
     let t = token("alice", &[], "alice-2");
@@ -215,74 +154,35 @@ async fn phoenix_js_reconnects_and_rejoins_after_a_gateway_restart() {
     for id in ["new", "old", "lp"] {
         assert_eq!(d.join(id, "user:alice").await["status"], "ok");
     }
-    rig.app.shutdown(std::time::Duration::from_secs(2)).await;
+    rig.sigterm();
+    rig.wait_exit(PATIENCE).await;
     for id in ["new", "old", "lp"] {
         d.run(json!({"op": "closed", "id": id})).await;
     }
-    let rig = TestRig::start(&vars).await;
+    let rig = process::Gateway::spawn(&vars);
     for id in ["new", "old", "lp"] {
         d.run(json!({"op": "joins", "id": id, "topic": "user:alice", "count": 2})).await;
     }
-    // A long-poll client may first rejoin the old gateway while it drains: wait for
-    // all three sockets to have joined on the new one (one subscription row each).
-    rig.wait_for_connections(3).await;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while rig.app.state.hub.subscription_rows() < 3 {
-        assert!(std::time::Instant::now() < deadline, "not every socket rejoined");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // Wait for all three sockets to have joined on the new process (one channel each).
+    eventually_json(&rig.api_url("/v3/users/alice/connections"), None, |v| {
+        v["connections"].as_array().is_some_and(|c| c.len() == 3 && c.iter().all(|c| c["subscriptions"] == 1))
+    })
+    .await;
     // A channel event published over HTTP (the same path Kafka's user messages take).
     let event = json!({"specversion": "1.0", "type": "rig.phoenix/user:alice", "source": "/t", "id": "r-1", "data": {"n": 1}});
-    rig.publish(&event).await;
+    publish_at(&reqwest::Client::new(), &rig.url("/_rig/v1/events"), &event).await;
     for id in ["new", "old", "lp"] {
         assert_eq!(d.next(id, "user:alice", "message").await, json!({"n": 1}), "{id} got it after rejoining");
     }
-}
-
-/// A free port on every address (the cluster port is the same on every node).
-fn free_cluster_port(ips: &[&str]) -> u16 {
-    for _ in 0..100 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok() && std::net::UdpSocket::bind((*ip, port)).is_ok()) {
-            return port;
-        }
-    }
-    panic!("no free cluster port");
 }
 
 #[tokio::test]
 async fn a_message_consumed_on_one_node_reaches_a_channel_on_another_exactly_once() {
     require_python_modules("confluent_kafka", "confluent-kafka");
     let (_broker, bootstrap, mut producer) = broker_with_topic(TOPIC).await;
-    let ips = ["127.0.0.1", "127.0.0.2"];
-    let port = free_cluster_port(&ips).to_string();
-    let peers = ips.iter().map(|ip| format!("{ip}:{port}")).collect::<Vec<_>>().join(",");
-    let cluster = |ip: &'static str| {
-        vec![
-            ("NODE_HOST", ip),
-            ("RIG_BIND_ADDRESS", ip),
-            ("NODE_COOKIE", "phx-cookie"),
-            ("RIG_CLUSTER_PORT", port.as_str()),
-            ("RIG_CLUSTER_PEERS", peers.as_str()),
-        ]
-    };
-    let mut a_vars = cluster("127.0.0.1");
-    a_vars.extend([("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN)]);
-    let a = process::Gateway::spawn(&a_vars);
-    let b = process::Gateway::spawn(&cluster("127.0.0.2"));
-    // Both see each other.
-    let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + PATIENCE * 3;
-    for g in [&a, &b] {
-        loop {
-            let v: Value = http.get(g.api_url("/v3/cluster")).send().await.unwrap().json().await.unwrap_or(Value::Null);
-            if v["peers"].as_array().is_some_and(|p| p.len() == 1) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "the two nodes did not meet");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
+    let kafka = [("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_SOURCE_TOPICS", TOPIC), ("RIG_KAFKA_CONFIG", FAST_GROUP_JOIN)];
+    let nodes = nodes::spawn_cluster(&["127.0.0.1", "127.0.0.2"], "phx-cookie", &[&kafka]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
     // Node A consumes (warm-up events reach an SSE client there once its group is assigned).
     let subs = form_urlencoded::byte_serialize(json!([{"eventType": WARMUP}]).to_string().as_bytes()).collect::<String>();
     let mut sse = SseClient::connect(&a.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;

@@ -134,3 +134,29 @@ async fn async_responses_without_a_waiting_request_are_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&text).starts_with("Failed to parse request body:"), "{text}");
 }
+
+#[tokio::test]
+async fn rg_endpoints_need_their_scope_and_list_presence() {
+    let (inbound, _) = routers(&[]).await;
+    let token = |actions: &[&str]| common::jwt(json!({"jti": "ops", "scopes": {"rg": {"actions": actions}}}));
+    let get = |uri: &str, auth: Option<String>| {
+        let r = request(Method::GET, uri);
+        match auth {
+            Some(a) => r.header(header::AUTHORIZATION, a),
+            None => r,
+        }
+        .body(Body::empty())
+        .unwrap()
+    };
+    let (status, _, body) = call(&inbound, get("/rg/sessions", None)).await;
+    assert_eq!((status, error_of(&body).as_str()), (StatusCode::FORBIDDEN, "Unauthorized"));
+    assert_eq!(call(&inbound, get("/rg/sessions", Some("not-a-jwt".into()))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(&inbound, get("/rg/sessions", Some(token(&["getSessionConnections"])))).await.0, StatusCode::FORBIDDEN);
+    // 1.x read the header as the token itself; Bearer is taken too.
+    let (status, ct, body) = call(&inbound, get("/rg/sessions", Some(token(&["getSessions"])))).await;
+    assert_eq!((status, ct.starts_with("application/json"), body.as_str()), (StatusCode::OK, true, "[]"));
+    let bearer = format!("Bearer {}", token(&["getSessionConnections"]));
+    assert_eq!(call(&inbound, get("/rg/sessions/alice", Some(bearer))).await.2, "[]");
+    let delete = request(Method::DELETE, "/rg/connections/x").header(header::AUTHORIZATION, token(&["getSessions"])).body(Body::empty());
+    assert_eq!(call(&inbound, delete.unwrap()).await.0, StatusCode::FORBIDDEN, "each action its own scope");
+}

@@ -41,13 +41,18 @@ impl Privileges {
         }
     }
 
+    /// The caller's roles (`JWT_ROLES_FIELD`: a string or a list of them).
+    pub fn roles_of<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
+        match rig_core::pointer::resolve(claims, &self.roles_field) {
+            Some(Value::String(r)) => vec![r.as_str()],
+            Some(Value::Array(rs)) => rs.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether the caller has one of `PRIVILEGED_ROLES`.
     pub fn is_privileged(&self, claims: &Value) -> bool {
-        match rig_core::pointer::resolve(claims, &self.roles_field) {
-            Some(Value::String(r)) => self.privileged_roles.contains(r),
-            Some(Value::Array(rs)) => rs.iter().filter_map(Value::as_str).any(|r| self.privileged_roles.iter().any(|p| p == r)),
-            _ => false,
-        }
+        self.roles_of(claims).iter().any(|r| self.privileged_roles.iter().any(|p| p == r))
     }
 
     /// `Err` names the first subscription the caller may not have.

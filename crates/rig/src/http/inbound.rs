@@ -27,6 +27,8 @@ pub fn router(app: Shared) -> Router {
         .route("/socket/websocket", get(phoenix::ws::handler))
         .route("/socket/sse", get(phoenix::sse::handler))
         .route("/rg/connections/{jti}", delete(rg::disconnect))
+        .route("/rg/sessions", get(rg::sessions))
+        .route("/rg/sessions/{id}", get(rg::session_connections))
         .route(
             "/socket/longpoll",
             get(phoenix::longpoll::get)

@@ -28,9 +28,10 @@ pub fn router(app: Shared) -> Router {
         .route("/v2/session-blacklist", post(blacklist::add))
         .route("/v3/session-blacklist/{session}", get(blacklist::status))
         .route("/v2/session-blacklist/{session}", get(blacklist::status))
-        .route("/v3/users", get(presence::users))
-        .route("/v3/users/{user}/connections", get(presence::user_connections))
-        .route("/v3/sessions/{session}/connections", get(presence::session_connections))
+        // POST: a peer gathering a cluster-wide listing (see `presence`).
+        .route("/v3/users", get(presence::users).post(presence::users))
+        .route("/v3/users/{user}/connections", get(presence::user_connections).post(presence::user_connections))
+        .route("/v3/sessions/{session}/connections", get(presence::session_connections).post(presence::session_connections))
         .route("/v3/sessions/{session}", delete(presence::end_session))
         .route("/v3/cluster", get(cluster::members))
         .route("/v3/cluster/state/{namespace}", get(cluster::state))

@@ -496,9 +496,9 @@ impl Hub {
         expired.len()
     }
 
-    /// Online users: (user, sessions, connections), sorted by user.
-    pub fn users(&self) -> Vec<(String, usize, usize)> {
-        let mut by_user: HashMap<String, (std::collections::HashSet<Box<str>>, usize)> = HashMap::new();
+    /// Online users: (user, their session ids, connections), sorted by user.
+    pub fn users(&self) -> Vec<(String, Vec<String>, usize)> {
+        let mut by_user: HashMap<String, (std::collections::BTreeSet<Box<str>>, usize)> = HashMap::new();
         for shard in self.shards.iter() {
             for conn in lock(shard).values() {
                 if let Some(u) = &conn.user {
@@ -508,7 +508,7 @@ impl Hub {
                 }
             }
         }
-        let mut out: Vec<_> = by_user.into_iter().map(|(u, (s, n))| (u, s.len(), n)).collect();
+        let mut out: Vec<_> = by_user.into_iter().map(|(u, (s, n))| (u, s.into_iter().map(String::from).collect(), n)).collect();
         out.sort();
         out
     }

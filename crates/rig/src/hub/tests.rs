@@ -100,7 +100,7 @@ fn presence_lists_users_sessions_and_connections() {
     let hub = hub();
     let (_a, _ra) = stream(&hub, "", 8);
     let (_b, _rb) = stream(&hub, "", 8);
-    assert_eq!(hub.users(), vec![("user-of-s1".to_string(), 1, 2)]);
+    assert_eq!(hub.users(), vec![("user-of-s1".to_string(), vec!["s1".to_string()], 2)]);
     let conns = hub.connections_where(|_, sessions| sessions.iter().any(|s| &**s == "s1"));
     assert_eq!(conns.len(), 2);
     assert_eq!(conns[0].transport, "sse");

@@ -7,13 +7,22 @@
 //! - `user:<name>`: the caller's own (`JWT_USER_FIELD`, 1.x default `user`),
 //!   or anyone's for a caller with one of `PRIVILEGED_ROLES`.
 //! - `role:<role>`: privileged callers only.
+//! - Presence (1.x's `after_join`): a join of one's own `user:` channel
+//!   tracks the device there and in `role:<r>` for each of the caller's
+//!   roles; a privileged caller joining another user's channel is tracked
+//!   in that channel; a role join tracks nothing. The key is the user name.
 
 use std::sync::Arc;
 
 use rig_core::Subscription;
 use serde_json::Value;
 
-use super::{connect::SetupError, guard::ConnGuard, Sessions};
+use super::{
+    connect::SetupError,
+    guard::ConnGuard,
+    presence::{Full, Tracked},
+    Sessions,
+};
 use crate::{
     auth::privilege::Privileges,
     hub::{channel, ConnId, ConnInfo, Gone, Opening, Outbox, Sink, Transport},
@@ -38,7 +47,7 @@ pub enum JoinRefused {
     Unmatched,
     /// Not the caller's topic; the text is RIG 1.x's.
     Unauthorized(String),
-    /// More channels than `RIG_MAX_SUBSCRIPTIONS`.
+    /// More channels than `RIG_MAX_SUBSCRIPTIONS`, or presences than `RIG_MAX_PRESENCES`.
     TooMany(String),
     /// The socket is gone.
     Gone,
@@ -101,4 +110,42 @@ impl Sessions {
         self.settings.subscription_limits.check(&subs).map_err(JoinRefused::TooMany)?;
         self.hub.replace_subscriptions(id, subs).map_err(|Gone| JoinRefused::Gone)
     }
+
+    /// What a joining socket is told first: the topic's presence state, as
+    /// `Phoenix.Presence.list/1` gives it.
+    pub fn presence_state(&self, topic: &str) -> Value {
+        self.presence.state(topic)
+    }
+
+    /// Tracks the device that joined `topic` (see the module doc), if that
+    /// join is tracked; dropping the result is its leave.
+    pub fn track_join(&self, user: &ChannelUser, topic: &str) -> Result<Option<Tracked>, JoinRefused> {
+        let Some(name) = user.user.as_deref() else { return Ok(None) };
+        let Some(owner) = topic.strip_prefix("user:") else { return Ok(None) };
+        let mut topics = vec![topic.to_string()];
+        if owner == name {
+            for role in self.auth.privileges.roles_of(&user.claims) {
+                let t = format!("role:{role}");
+                if !topics.contains(&t) {
+                    topics.push(t);
+                }
+            }
+        }
+        self.presence
+            .track(name, topics, meta(&user.claims))
+            .map(Some)
+            .map_err(|Full| JoinRefused::TooMany("this node tracks as many presences as it may (RIG_MAX_PRESENCES)".into()))
+    }
+}
+
+/// RIG 1.x's meta: the token's claims with the time of the join and the
+/// device fields 1.x filled with fixed values.
+fn meta(claims: &Value) -> Value {
+    let mut meta = claims.as_object().cloned().unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    meta.insert("time".into(), now.into());
+    for (k, v) in [("address", "192.168.0.1"), ("device", "desktop"), ("browser", "Chrome")] {
+        meta.insert(k.into(), v.into());
+    }
+    Value::Object(meta)
 }

@@ -1,12 +1,14 @@
 //! A frontend connection's life apart from its protocol: the token that
 //! names it and the node that holds it, set-up checks ([`connect`]),
 //! registration and removal ([`guard`]), subscription updates ([`update`])
-//! and session kills ([`kill`]). Transports are adapters that call these.
+//! session kills ([`kill`]) and RIG 1.x channels with their presence
+//! ([`channel`], [`presence`]). Transports are adapters that call these.
 
 pub mod channel;
 pub mod connect;
 pub mod guard;
 pub mod kill;
+pub mod presence;
 pub mod update;
 
 use std::sync::Arc;
@@ -54,12 +56,15 @@ pub struct Sessions {
     /// `MAX_CONNECTIONS_PER_MINUTE`.
     limit: ConnectionLimit,
     settings: Settings,
+    /// Phoenix channel presence, on every node.
+    pub presence: Arc<presence::Presence>,
 }
 
 impl Sessions {
     /// `node_id` is the id this node puts in its tokens.
     pub fn new(config: &Config, hub: Arc<Hub>, auth: Arc<Auth>, cluster: Option<Arc<Cluster>>, node_id: u64) -> Self {
         Sessions {
+            presence: presence::Presence::new(hub.clone(), cluster.clone(), config.max_presences),
             hub,
             auth,
             cluster,

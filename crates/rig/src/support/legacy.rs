@@ -36,7 +36,6 @@ pub const LEGACY: &[(&str, Fate)] = &[
     ("RATE_LIMIT_BURST_SIZE", Fate::Gone("per-address bounds: RIG_MAX_CONNECTIONS_PER_IP, MAX_CONNECTIONS_PER_MINUTE")),
     ("RATE_LIMIT_PER_IP", Fate::Gone("per-address bounds: RIG_MAX_CONNECTIONS_PER_IP, MAX_CONNECTIONS_PER_MINUTE")),
     ("RATE_LIMIT_SWEEP_INTERVAL_MS", Fate::Gone("per-address bounds: RIG_MAX_CONNECTIONS_PER_IP, MAX_CONNECTIONS_PER_MINUTE")),
-    ("SESSION_ROLE", Fate::Gone("sessions are keyed by JWT_SESSION_FIELD")),
     ("FIREHOSE_KAFKA_SOURCE_TOPICS", Fate::Gone("RIG 3.0 removed the Kafka-to-HTTP firehose")),
     ("FIREHOSE_KAFKA_HTTP_TARGETS", Fate::Gone("RIG 3.0 removed the Kafka-to-HTTP firehose")),
     ("KAFKATOHTTP_KAFKA_GROUP_ID", Fate::Gone("RIG 3.0 removed the Kafka-to-HTTP firehose")),

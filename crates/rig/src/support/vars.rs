@@ -53,6 +53,8 @@ pub const VARS: &[Var] = &[
     rig1("JWT_USER_FIELD", "", "Claim (name or JSON Pointer) naming the user. Set, it turns on the privileged-user rule: extractor fields tied to this claim may only be constrained to the caller's own value unless the caller has a privileged role. Also names users in the presence API (else `sub`)."),
     rig1("JWT_ROLES_FIELD", "roles", "Claim (name or JSON Pointer) holding the caller's roles (a string or a list)."),
     rig1("PRIVILEGED_ROLES", "", "Comma-separated roles that may subscribe to other users' events."),
+    rig1("SESSION_ROLE", "user", "Role whose Phoenix channel members count as sessions: GET /rg/sessions lists the users present in channel role:<SESSION_ROLE> (a user who does not have the role, e.g. a system user, is not listed)."),
+    ours("RIG_MAX_PRESENCES", "100000", "Phoenix channel presences (a device in a user: or role: topic) this node tracks at once; a join that would track more is refused with an error reply naming this variable."),
     rig("NODE_HOST", "127.0.0.1", "This node's address as its peers reach it (an IP or a name); the node is named rig@NODE_HOST."),
     rig("NODE_COOKIE", "", "Cluster secret: authenticates every gossip datagram and peer link (required in a cluster); also the key that signs connection tokens (random per start if empty)."),
     rig("DISCOVERY_TYPE", "", "dns: the cluster is every address DNS_NAME resolves to, re-resolved every 5 s. Empty: standalone unless RIG_CLUSTER_PEERS is set."),

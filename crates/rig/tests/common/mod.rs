@@ -8,6 +8,8 @@ pub mod brokers;
 pub mod cluster;
 pub mod http_server;
 pub mod keys;
+pub mod nodes;
+pub mod phoenix;
 pub mod process;
 pub mod registry;
 

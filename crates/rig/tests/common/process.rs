@@ -123,6 +123,12 @@ impl Gateway {
         }
     }
 
+    /// SIGKILL, then waits for the exit.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+
     /// Whether the process is still running (a crash fails the attack tests).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

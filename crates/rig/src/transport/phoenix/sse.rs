@@ -1,6 +1,7 @@
 //! `GET /socket/sse?users[]=<name>&roles[]=<role>&token=<jwt>`: RIG 1.x's
 //! one-way SSE transport of the Phoenix socket. Each channel is joined at
-//! once and its `phx_reply` sent as an event; then every channel message is
+//! once and its `phx_reply` sent as an event, followed by the topic's
+//! `presence_state`; then every channel message (`presence_diff` too) is
 //! an event named after it (`message`) with the payload as data, and
 //! `event: heartbeat` keeps the stream alive.
 
@@ -18,7 +19,7 @@ use serde_json::{json, Value};
 use super::message::{Message, Vsn};
 use crate::{
     hub::{Item, Outbox},
-    session::{channel::JoinRefused, guard::ConnGuard},
+    session::{channel::JoinRefused, guard::ConnGuard, presence::Tracked},
     state::Shared,
     transport::user_agent,
 };
@@ -50,7 +51,7 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, heade
         Ok(user) => user,
         Err(_) => return (StatusCode::UNAUTHORIZED, "event: unauthorized\n\n").into_response(),
     };
-    let mut greeting = BytesMut::new();
+    let mut replies = Vec::new();
     for topic in &topics {
         let join =
             Message { join_ref: Value::Null, msg_ref: Value::Null, topic: topic.clone(), event: "phx_join".into(), payload: json!({}) };
@@ -61,18 +62,30 @@ pub async fn handler(State(app): State<Shared>, RawQuery(query): RawQuery, heade
             };
             return (StatusCode::INTERNAL_SERVER_ERROR, event(&join.reply("error", response))).into_response();
         }
-        greeting.extend_from_slice(&event(&join.reply("ok", json!({}))));
+        replies.push(join);
     }
     let (outbox, guard) = app.sessions.open_channels(&user);
     if let Err(e) = app.sessions.set_channels(guard.id(), &topics) {
         return (StatusCode::BAD_REQUEST, format!("{e:?}\n")).into_response();
+    }
+    // Each join answered, then its presence state; the devices' own arrivals follow as diffs.
+    let mut greeting = BytesMut::new();
+    let mut presences = Vec::new();
+    for join in replies {
+        greeting.extend_from_slice(&event(&join.reply("ok", json!({}))));
+        let state = app.sessions.presence_state(&join.topic);
+        greeting.extend_from_slice(format!("event: presence_state\ndata: {state}\n\n").as_bytes());
+        match app.sessions.track_join(&user, &join.topic) {
+            Ok(p) => presences.extend(p),
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:?}\n")).into_response(),
+        }
     }
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_header()),
     ];
-    (headers, Body::from_stream(stream(greeting.freeze(), outbox, guard))).into_response()
+    (headers, Body::from_stream(stream(greeting.freeze(), outbox, guard, presences))).into_response()
 }
 
 /// A reply as 1.x's encoder wrote it: the event name, the whole message as data.
@@ -86,10 +99,17 @@ struct Writer {
     items: Vec<Item>,
     closing: bool,
     guard: ConnGuard,
+    /// The stream's devices, present while it lasts.
+    _presences: Vec<Tracked>,
 }
 
-fn stream(greeting: Bytes, outbox: Arc<Outbox>, guard: ConnGuard) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
-    let writer = Writer { first: Some(greeting), outbox, items: Vec::new(), closing: false, guard };
+fn stream(
+    greeting: Bytes,
+    outbox: Arc<Outbox>,
+    guard: ConnGuard,
+    presences: Vec<Tracked>,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send {
+    let writer = Writer { first: Some(greeting), outbox, items: Vec::new(), closing: false, guard, _presences: presences };
     futures_util::stream::unfold(writer, |mut w| async move {
         if let Some(first) = w.first.take() {
             return Some((Ok(first), w));
