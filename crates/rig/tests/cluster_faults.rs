@@ -708,8 +708,11 @@ async fn partition(nodes: &[Node]) {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let isolated_saw = peer_names(&nodes[2]).await.len();
     let majority_saw = peer_names(&nodes[0]).await.len();
-    sh("nft delete table inet rigfaults");
+    // The clock starts as the rule goes (traffic flows again within the command).
     let healed = Instant::now();
+    let closed_early = *closed_at.lock().unwrap();
+    assert!(closed_early.is_none(), "the isolated node closed the session {:?} before the heal", closed_early.map(|t| healed - t));
+    sh("nft delete table inet rigfaults");
     let warnings: Vec<usize> = [0, 2]
         .iter()
         .zip(logged_before)
