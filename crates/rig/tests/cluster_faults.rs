@@ -311,25 +311,24 @@ struct Got {
 
 /// A client that reconnects through `base` and resumes from the last event
 /// id it saw, until it has received every one of `ends` (or its deadline passes).
-fn client(kind: Kind, base: String, ends: Vec<String>, greeted: Arc<Counters>, deadline: Instant) -> tokio::task::JoinHandle<Got> {
+fn client(kind: Kind, base: String, ends: Vec<String>, counters: Arc<Counters>, deadline: Instant) -> tokio::task::JoinHandle<Got> {
     tokio::spawn(async move {
-        let mut got = Got { kind, ids: Vec::new(), reconnects: 0 };
-        let mut last: Option<String> = None;
-        let mut first = true;
+        let mut f = Follow { last: None, ids: Vec::new(), ends, counters, greeted: false };
+        let mut reconnects = 0;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        while Instant::now() < deadline && got.reconnects < 100 {
+        while Instant::now() < deadline && reconnects < 100 {
             let done = match kind {
-                Kind::Sse => sse_session(&http, &base, &mut last, &mut got.ids, &ends, &greeted, &mut first).await,
-                Kind::Ws => ws_session(&base, &mut last, &mut got.ids, &ends, &greeted, &mut first).await,
-                Kind::Lp => lp_session(&http, &base, &mut last, &mut got.ids, &ends, &greeted, &mut first).await,
+                Kind::Sse => sse_session(&http, &base, &mut f).await,
+                Kind::Ws => ws_session(&base, &mut f).await,
+                Kind::Lp => lp_session(&http, &base, &mut f).await,
             };
             if done {
                 break;
             }
-            got.reconnects += 1;
+            reconnects += 1;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        got
+        Got { kind, ids: f.ids, reconnects }
     })
 }
 
@@ -340,34 +339,38 @@ struct Counters {
     flowing: AtomicUsize,
 }
 
-fn greet(c: &Counters, first: &mut bool) {
-    if std::mem::take(first) {
-        c.greeted.fetch_add(1, Ordering::Relaxed);
+/// One client's progress over its reconnections.
+struct Follow {
+    /// The cursor to resume from.
+    last: Option<String>,
+    ids: Vec<String>,
+    ends: Vec<String>,
+    counters: Arc<Counters>,
+    greeted: bool,
+}
+
+impl Follow {
+    fn greet(&mut self) {
+        if !std::mem::replace(&mut self.greeted, true) {
+            self.counters.greeted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes one of the test's events (its id is the cursor); true once every one of `ends` came.
+    fn note(&mut self, v: &Value) -> bool {
+        let Some(id) = v["id"].as_str().filter(|_| v["type"] == TYPE) else { return false };
+        self.last = Some(id.to_string());
+        self.ids.push(id.to_string());
+        if self.ids.len() == 1 {
+            self.counters.flowing.fetch_add(1, Ordering::Relaxed);
+        }
+        self.ends.iter().any(|e| e == id) && self.ends.iter().all(|e| self.ids.contains(e))
     }
 }
 
-/// Notes one of the test's events (its id is the cursor); true once every one of `ends` came.
-fn note(v: &Value, last: &mut Option<String>, ids: &mut Vec<String>, ends: &[String], c: &Counters) -> bool {
-    let Some(id) = v["id"].as_str().filter(|_| v["type"] == TYPE) else { return false };
-    *last = Some(id.to_string());
-    ids.push(id.to_string());
-    if ids.len() == 1 {
-        c.flowing.fetch_add(1, Ordering::Relaxed);
-    }
-    ends.iter().any(|e| e == id) && ends.iter().all(|e| ids.contains(e))
-}
-
-async fn sse_session(
-    http: &reqwest::Client,
-    base: &str,
-    last: &mut Option<String>,
-    ids: &mut Vec<String>,
-    ends: &[String],
-    greeted: &Counters,
-    first: &mut bool,
-) -> bool {
+async fn sse_session(http: &reqwest::Client, base: &str, f: &mut Follow) -> bool {
     let mut req = http.get(format!("http://{base}/_rig/v1/connection/sse?subscriptions={}", subscriptions()));
-    if let Some(l) = last {
+    if let Some(l) = &f.last {
         req = req.header("last-event-id", l.as_str());
     }
     let Ok(r) = req.send().await else { return false };
@@ -384,13 +387,13 @@ async fn sse_session(
             let data: String = frame.lines().filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:"))).collect();
             let Ok(v) = serde_json::from_str::<Value>(&data) else { continue };
             if v["type"] == "rig.subscriptions_set" {
-                greet(greeted, first);
+                f.greet();
             }
             // The SSE id is the cursor (rig.subscriptions_set carries the newest event's).
             if let Some(id) = frame.lines().find_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:"))) {
-                *last = Some(id.to_string());
+                f.last = Some(id.to_string());
             }
-            if note(&v, last, ids, ends, greeted) {
+            if f.note(&v) {
                 return true;
             }
         }
@@ -398,17 +401,10 @@ async fn sse_session(
     false
 }
 
-async fn ws_session(
-    base: &str,
-    last: &mut Option<String>,
-    ids: &mut Vec<String>,
-    ends: &[String],
-    greeted: &Counters,
-    first: &mut bool,
-) -> bool {
+async fn ws_session(base: &str, f: &mut Follow) -> bool {
     use tokio_tungstenite::tungstenite::Message;
     let mut url = format!("ws://{base}/_rig/v1/connection/ws?subscriptions={}", subscriptions());
-    if let Some(l) = last {
+    if let Some(l) = &f.last {
         url.push_str(&format!("&last_event_id={}", enc(l)));
     }
     let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else { return false };
@@ -416,35 +412,27 @@ async fn ws_session(
         let Message::Text(t) = m else { continue };
         let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
         if v["type"] == "rig.subscriptions_set" {
-            greet(greeted, first);
+            f.greet();
         }
-        if note(&v, last, ids, ends, greeted) {
+        if f.note(&v) {
             return true;
         }
     }
     false
 }
 
-async fn lp_session(
-    http: &reqwest::Client,
-    base: &str,
-    last: &mut Option<String>,
-    ids: &mut Vec<String>,
-    ends: &[String],
-    greeted: &Counters,
-    first: &mut bool,
-) -> bool {
+async fn lp_session(http: &reqwest::Client, base: &str, f: &mut Follow) -> bool {
     let mut token: Option<String> = None;
     loop {
         // Every poll names the subscriptions and the cursor, so a session
         // created on another node (its node went away) resumes.
         let mut url = format!("http://{base}/_rig/v1/connection/longpolling?subscriptions={}", subscriptions());
-        if let Some(l) = last {
+        if let Some(l) = &f.last {
             url.push_str(&format!("&last_event_id={}", enc(l)));
         }
         let mut req = http.get(url);
         if let Some(t) = &token {
-            let cursor = serde_json::to_string(last.as_deref().unwrap_or("first_event")).unwrap();
+            let cursor = serde_json::to_string(f.last.as_deref().unwrap_or("first_event")).unwrap();
             req = req.header("cookie", format!("connection_token={t}; last_event_id={cursor}"));
         }
         let Ok(r) = req.send().await else { return false };
@@ -459,9 +447,9 @@ async fn lp_session(
         let Ok(body) = r.json::<Value>().await else { return false };
         for v in body["events"].as_array().into_iter().flatten() {
             if v["type"] == "rig.subscriptions_set" {
-                greet(greeted, first);
+                f.greet();
             }
-            if note(v, last, ids, ends, greeted) {
+            if f.note(v) {
                 return true;
             }
         }
