@@ -83,6 +83,12 @@ async fn every_series_a_dashboard_queries_is_exported_after_traffic() {
         ("RIG_CLUSTER_PEERS", &format!("127.0.0.1:{dead_peer}")),
     ]);
     let http = reqwest::Client::new();
+    // A cluster node takes publishes once ready (its seed never answers: it waits a few gossip rounds).
+    let deadline = std::time::Instant::now() + common::brokers::BROKER_PATIENCE;
+    while http.get(g.api_url("/readyz")).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+        assert!(std::time::Instant::now() < deadline, "the gateway did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Traffic: a subscriber, a publish it receives, a proxied request, a blacklisting.
     let subs = common::enc(r#"[{"eventType":"dash"}]"#);
     let mut sse = SseClient::connect(&g.url(&format!("/_rig/v1/connection/sse?subscriptions={subs}"))).await;
