@@ -55,6 +55,19 @@ start_rigs() {
 
 stop_rigs() { local p; for p in "${RIG_PIDS[@]}"; do stop_pid "$p"; done; }
 
+# start_bare THREADS MODE: the bare-writer baseline (`rig-loadgen bare`) in
+# place of one gateway process: it sets RIG_PIDS and RIG_PORTS, so rig_args
+# (SSE) and stop_rigs work unchanged.
+start_bare() {
+    local log="$BENCH_TMP/bare-$RANDOM.log" port
+    "$BIN/rig-loadgen" bare --threads "$1" --mode "$2" 2>"$log" &
+    RIG_PIDS=("$!"); BENCH_PIDS+=("$!")
+    for _ in $(seq 1 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
+    port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\) (public).*/\1/p' "$log")"
+    [ -n "$port" ] || { cat "$log" >&2; return 1; }
+    RIG_PORTS=("$port")
+}
+
 # Loadgen arguments for the rig processes: subscriber and publish URLs, pids.
 # rig_args TRANSPORT [SUBSCRIPTIONS_JSON]
 rig_args() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke version of the benchmark, run by scripts/test.sh: a few hundred SSE and
-# WebSocket connections on one gateway, a few seconds of events; fails if any
-# event did not reach every connection. Installs nothing; builds the gateway
+# WebSocket connections on one gateway, and SSE on the bare-writer baseline, a
+# few seconds of events; fails if any event did not reach every connection. Installs nothing; builds the gateway
 # and the load generator (debug unless BENCH_PROFILE=release).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,4 +21,13 @@ for transport in sse ws; do
         --conns "$CONNS" --rate 50 --duration 3 --settle-ms 300 --require-complete
 done
 stop_rigs
-echo "bench smoke: every event reached all $CONNS connections (sse and ws)"
+# The bare-writer baseline of the fan-out rows, each way it writes.
+for bare in "1 write" "2 writev"; do
+    read -r threads mode <<<"$bare"
+    start_bare "$threads" "$mode"
+    mapfile -t args < <(rig_args sse)
+    timeout 120 "$BIN/rig-loadgen" run --label "smoke-bare-$mode-$threads" --target bare "${args[@]}" \
+        --conns "$CONNS" --rate 50 --duration 3 --settle-ms 300 --require-complete
+    stop_rigs
+done
+echo "bench smoke: every event reached all $CONNS connections (gateway sse and ws, bare writer)"

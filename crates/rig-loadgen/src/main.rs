@@ -9,6 +9,7 @@
 //! rig-loadgen grip --port P [--channel bench]
 //! ```
 
+mod bare;
 mod cli;
 mod grip;
 mod hist;
@@ -38,7 +39,10 @@ rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin] [
 rig-loadgen sub ...                 (spawned by run: holds connections, reports READY/DONE)
 rig-loadgen startup --bin PATH [--runs 5]
 rig-loadgen grip --port P [--channel bench]   (GRIP backend for Pushpin)
-rig-loadgen encode --value TEXT     (percent-encodes a query value)";
+rig-loadgen encode --value TEXT     (percent-encodes a query value)
+rig-loadgen bare [--port 0] [--threads 1|2] [--mode write|writev]
+    the bare-writer baseline: takes the SSE subscribers and publishes of `run` like the gateway,
+    writes each published frame to every socket and nothing else";
 
 fn main() {
     let mut argv = std::env::args().skip(1);
@@ -50,6 +54,10 @@ fn main() {
     // Each process may hold at most the hard open-file limit; take all of it.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let result = cli::Args::parse(argv).and_then(|a| {
+        if cmd == "bare" {
+            // Plain threads: the baseline must not pay for an async runtime.
+            return bare::main(a);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async move {
             match cmd.as_str() {
