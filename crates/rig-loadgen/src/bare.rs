@@ -82,8 +82,17 @@ pub fn frame_for(body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(sse_chunk(ty, v["id"].as_str(), text))
 }
 
-/// One complete request at the start of `buf`: (method, body, bytes used), or None if more is needed.
-pub fn parse_request(buf: &[u8]) -> Option<Result<(String, Vec<u8>, usize), String>> {
+/// A request read off a publish connection.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    pub body: Vec<u8>,
+    /// Bytes of the buffer it took.
+    pub used: usize,
+}
+
+/// One complete request at the start of `buf`, or None if more is needed.
+pub fn parse_request(buf: &[u8]) -> Option<Result<Request, String>> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&buf[..end]);
     let method = head.split_whitespace().next().unwrap_or("").to_owned();
@@ -101,7 +110,7 @@ pub fn parse_request(buf: &[u8]) -> Option<Result<(String, Vec<u8>, usize), Stri
     if buf.len() < end + len {
         return None;
     }
-    Some(Ok((method, buf[end..end + len].to_vec(), end + len)))
+    Some(Ok(Request { method, body: buf[end..end + len].to_vec(), used: end + len }))
 }
 
 enum Msg {
@@ -253,9 +262,9 @@ fn publisher(mut s: TcpStream, mut buf: Vec<u8>, writers: Arc<Vec<Sender<Msg>>>)
     let mut tmp = [0u8; 8192];
     loop {
         while let Some(r) = parse_request(&buf) {
-            let Ok((method, body, used)) = r else { return };
-            buf.drain(..used);
-            let reply: &[u8] = match (method.as_str(), frame_for(&body)) {
+            let Ok(req) = r else { return };
+            buf.drain(..req.used);
+            let reply: &[u8] = match (req.method.as_str(), frame_for(&req.body)) {
                 ("POST", Ok(frame)) => {
                     let frame: Arc<[u8]> = frame.into();
                     for w in writers.iter() {
@@ -371,10 +380,10 @@ mod tests {
         for cut in 0..one.len() {
             assert!(parse_request(&one[..cut]).is_none(), "cut at {cut}");
         }
-        let (m, body, used) = parse_request(&two).unwrap().unwrap();
-        assert_eq!((m.as_str(), &body[..], used), ("POST", &b"hello"[..], one.len()));
-        let (m, body, _) = parse_request(&two[used..]).unwrap().unwrap();
-        assert_eq!((m.as_str(), body.len()), ("GET", 0));
+        let r = parse_request(&two).unwrap().unwrap();
+        assert_eq!((r.method.as_str(), &r.body[..], r.used), ("POST", &b"hello"[..], one.len()));
+        let r2 = parse_request(&two[r.used..]).unwrap().unwrap();
+        assert_eq!((r2.method.as_str(), r2.body.len()), ("GET", 0));
         assert!(parse_request(b"POST / HTTP/1.1\r\ncontent-length: x\r\n\r\n").unwrap().is_err());
     }
 

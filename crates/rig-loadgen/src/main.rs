@@ -1,4 +1,4 @@
-//! Load generator for the gateway and its peers (Pushpin, Nchan).
+//! Load generator for the gateway and its peers (Pushpin, Nchan, Sockudo) and the bare-writer baseline.
 //!
 //! ```text
 //! rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin] [--transport sse|ws]
@@ -17,6 +17,7 @@ mod jwt;
 mod pacing;
 mod procfs;
 mod publish;
+mod pusher;
 mod run;
 mod scan;
 mod sse;
@@ -27,15 +28,18 @@ mod url;
 mod ws;
 
 const USAGE: &str = "\
-rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin] [--transport sse|ws]
+rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin|pusher] [--transport sse|ws|pusher]
                 --conns N [--procs P] [--rate EV_PER_S --duration S] [--pid SERVER_PID...]
                 [--jwt-secret S] [--sources 8] [--connect-concurrency 256] [--settle-ms 1000]
                 [--connect-stall-ms 30000] [--connect-timeout-ms 1800000] [--targeted]
-                [--label L] [--target NAME] [--require-complete]
+                [--label L] [--target NAME] [--require-complete] [--match-every K] [--channel bench]
+                [--pusher-key KEY --pusher-secret SECRET]   (format pusher: Sockudo's signed HTTP API)
     prints one JSON line: connections, server RSS per connection, deliveries, latency percentiles
     connecting goes on while connections keep settling (gives up after --connect-stall-ms without one)
     --targeted: event i goes to connection i % N only (data.to = \"c<i % N>\"; __CONN__ in a URL
                 becomes the connection's number, so its subscription can name it)
+    --match-every K: connection g is in group g<g % K> (__GROUP__ in a URL; the Pusher tag filter),
+                every event carries data.to = \"g0\" (Pusher: tag to=g0), so 1 in K connections matches
 rig-loadgen sub ...                 (spawned by run: holds connections, reports READY/DONE)
 rig-loadgen startup --bin PATH [--runs 5]
 rig-loadgen grip --port P [--channel bench]   (GRIP backend for Pushpin)
