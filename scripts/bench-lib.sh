@@ -115,3 +115,29 @@ start_pushpin() {
 }
 
 stop_pushpin() { stop_pid "$PUSHPIN_PID"; stop_pid "$GRIP_PID"; }
+
+# start_sockudo [PROTOCOL]: Sockudo (SOCKUDO_BIN) with its local in-memory
+# adapter, one app, limits out of the way (connections, backend events/s, API
+# rate limit) and tag filtering on. Sets SOCKUDO_PID and SOCKUDO_ARGS (the
+# load generator's --sub-url/--pub-url/--pid/--format/--pusher-* for it);
+# PROTOCOL 2 (Sockudo's V2, needed for tag filters) or 7 (Pusher, default).
+start_sockudo() {
+    local proto="${1:-7}" dir="$BENCH_TMP/sockudo-$RANDOM" port
+    mkdir -p "$dir"
+    port="$(free_port)"
+    # Sockudo reads config/config.json relative to its working directory; an empty one keeps its defaults.
+    (cd "$dir" && exec env HOST=127.0.0.1 PORT="$port" ADAPTER_DRIVER=local CACHE_DRIVER=memory QUEUE_DRIVER=none \
+        APP_MANAGER_DRIVER=memory RATE_LIMITER_ENABLED=false METRICS_ENABLED=false TAG_FILTERING_ENABLED=true \
+        SOCKUDO_DEFAULT_APP_ID=bench SOCKUDO_DEFAULT_APP_KEY=bench-key SOCKUDO_DEFAULT_APP_SECRET=bench-secret \
+        SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS=1000000 SOCKUDO_MAX_CONNECTIONS=1000000 \
+        SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND=10000000 SOCKUDO_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SECOND=10000000 \
+        SOCKUDO_DEFAULT_APP_MAX_READ_REQUESTS_PER_SECOND=10000000 LOG_LEVEL=warn \
+        "$SOCKUDO_BIN" >"$dir/sockudo.log" 2>&1) &
+    SOCKUDO_PID="$!"; BENCH_PIDS+=("$!")
+    wait_port "$port" || { tail -20 "$dir/sockudo.log" >&2; return 1; }
+    SOCKUDO_ARGS=(--format pusher --sub-url "ws://127.0.0.1:$port/app/bench-key?protocol=$proto"
+        --pub-url "http://127.0.0.1:$port/apps/bench/events" --pusher-key bench-key --pusher-secret bench-secret
+        --pid "$SOCKUDO_PID")
+}
+
+stop_sockudo() { stop_pid "$SOCKUDO_PID"; }

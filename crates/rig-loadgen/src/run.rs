@@ -100,6 +100,8 @@ pub async fn main(a: Args) -> Result<(), String> {
     }
     let cpu_connect = procfs::total_cpu_secs(&pids) - cpu0;
     tokio::time::sleep(settle).await;
+    // What the open connections cost while nothing is published (heartbeat sweeps).
+    let cpu_idle = procfs::total_cpu_secs(&pids) - cpu0 - cpu_connect;
     let rss1 = procfs::total_rss_kib(&pids);
     eprintln!("[{label}] {connected}/{conns} connected in {connect_ms:.0} ms; server RSS {rss0} -> {rss1} KiB");
 
@@ -170,6 +172,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         "connect_secs": connect_ms / 1000.0,
         "conns_per_sec": if connect_ms > 0.0 { connected as f64 / (connect_ms / 1000.0) } else { 0.0 },
         "server_cpu_connect_secs": cpu_connect,
+        "server_cpu_idle_secs": cpu_idle, "idle_secs": settle.as_secs_f64(),
         "rss_before_kib": rss0, "rss_after_kib": rss1,
         "kib_per_conn": if connected > 0 { (rss1 as f64 - rss0 as f64) / connected as f64 } else { 0.0 },
         "rate": rate, "publish": pub_stats,
