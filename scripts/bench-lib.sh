@@ -116,6 +116,10 @@ start_pushpin() {
 
 stop_pushpin() { stop_pid "$PUSHPIN_PID"; stop_pid "$GRIP_PID"; }
 
+# Where scripts/bench.sh installs Sockudo (cargo install, outside the clone).
+SOCKUDO_ROOT="${SOCKUDO_ROOT:-$HOME/.cache/rig-ci/sockudo}"
+SOCKUDO_BIN="$SOCKUDO_ROOT/bin/sockudo"
+
 # start_sockudo [PROTOCOL]: Sockudo (SOCKUDO_BIN) with its local in-memory
 # adapter, one app, limits out of the way (connections, backend events/s, API
 # rate limit) and tag filtering on. Sets SOCKUDO_PID and SOCKUDO_ARGS (the

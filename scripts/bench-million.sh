@@ -57,7 +57,7 @@ mapfile -t args < <(rig_args sse)
 LOG="$OUT/loadgen.log"
 # A few events to every connection after the idle window; each gateway gets each event.
 "$BIN/rig-loadgen" run --label million "${args[@]}" --conns "$N" --procs "$G" --sources "$SOURCES" \
-    --connect-concurrency 64 --connect-stall-ms 60000 --settle-ms $(( IDLE * 1000 )) \
+    --read-buf 512 --connect-concurrency 64 --connect-stall-ms 60000 --settle-ms $(( IDLE * 1000 )) \
     --rate "$(python3 -c "print($EVENTS / 4)")" --duration 4 --grace-ms 60000 >"$OUT/run.json" 2>"$LOG" &
 LG_PID="$!"; BENCH_PIDS+=("$LG_PID")
 # Sample the kernel while the connections are open and idle (the run prints

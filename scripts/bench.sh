@@ -43,8 +43,7 @@ if { peer pushpin && ! command -v pushpin >/dev/null; } || { peer nchan && [ ! -
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pushpin libnginx-mod-nchan >/dev/null
 fi
-SOCKUDO_ROOT="$HOME/.cache/rig-ci/sockudo"
-SOCKUDO_BIN="$SOCKUDO_ROOT/bin/sockudo"
+source "$ROOT/scripts/bench-lib.sh"
 if peer sockudo && [ ! -x "$SOCKUDO_BIN" ]; then
     echo "== installing sockudo 5.2 (cargo install, about 22 minutes on 2 cores; cached in $SOCKUDO_ROOT)"
     command -v protoc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null; }
@@ -55,7 +54,6 @@ fi
 ulimit -n "$(ulimit -Hn)"
 echo "open files per process: $(ulimit -n)"
 
-source "$ROOT/scripts/bench-lib.sh"
 LG="$BIN/rig-loadgen"
 
 record() { tee -a "$JSONL"; }

@@ -33,6 +33,7 @@ rig-loadgen run --sub-url URL... --pub-url URL... [--format rig|nchan|pushpin|pu
                 [--jwt-secret S] [--sources 8] [--connect-concurrency 256] [--settle-ms 1000]
                 [--connect-stall-ms 30000] [--connect-timeout-ms 1800000] [--targeted]
                 [--label L] [--target NAME] [--require-complete] [--match-every K] [--channel bench]
+                [--read-buf 4096]   (SSE read buffer per connection after the head)
                 [--pusher-key KEY --pusher-secret SECRET]   (format pusher: Sockudo's signed HTTP API)
     prints one JSON line: connections, server RSS per connection, deliveries, latency percentiles
     connecting goes on while connections keep settling (gives up after --connect-stall-ms without one)

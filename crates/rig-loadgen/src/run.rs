@@ -77,7 +77,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         if let Some(n) = targeted {
             cmd.args(["--targeted", &n.to_string()]);
         }
-        for opt in ["transport", "sources", "jwt-secret", "connect-concurrency", "connect-timeout-ms", "connect-stall-ms", "match-every", "channel"] {
+        for opt in ["transport", "sources", "jwt-secret", "connect-concurrency", "connect-timeout-ms", "connect-stall-ms", "match-every", "channel", "read-buf"] {
             if let Some(v) = a.str(opt) {
                 cmd.args([format!("--{opt}"), v]);
             }

@@ -42,6 +42,7 @@ pub async fn main(a: Args) -> Result<(), String> {
     let sources: usize = a.get("sources", 8)?;
     let expect: u32 = a.get("expect", 0)?;
     let concurrency: usize = a.get("connect-concurrency", 256)?;
+    let read_buf: usize = a.get("read-buf", 4096)?;
     let connect_timeout = Duration::from_millis(a.get("connect-timeout-ms", 1_800_000)?);
     let connect_stall = Duration::from_millis(a.get("connect-stall-ms", 30_000)?);
     let targeted: Option<u64> = a.str("targeted").map(|v| v.parse().map_err(|_| format!("--targeted: cannot parse {v:?}"))).transpose()?;
@@ -99,7 +100,7 @@ pub async fn main(a: Args) -> Result<(), String> {
             match transport.as_str() {
                 "ws" => crate::ws::run(i, src, &url, &path, tally, ready).await,
                 "pusher" => crate::pusher::run(i, src, &url, &path, (&channel, filter.as_deref()), tally, ready).await,
-                _ => crate::sse::run(i, src, &url, &path, tally, ready).await,
+                _ => crate::sse::run(i, src, &url, &path, read_buf, tally, ready).await,
             }
         });
     }
