@@ -35,6 +35,16 @@ stop_pid() {
     kill -9 "$1" 2>/dev/null || true
 }
 
+# public_port LOG: waits (bounded) for the "listening on 127.0.0.1:PORT (public)"
+# line the gateway (and the bare writer) logs, and prints PORT.
+public_port() {
+    local port
+    for _ in $(seq 1 100); do grep -qs 'listening on' "$1" && break; sleep 0.05; done
+    port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\) (public).*/\1/p' "$1")"
+    [ -n "$port" ] || { cat "$1" >&2; return 1; }
+    echo "$port"
+}
+
 # start_rigs N [ENV=VALUE...]: N independent gateway processes. Sets RIG_PIDS
 # and RIG_PORTS (public ports).
 start_rigs() {
@@ -46,9 +56,7 @@ start_rigs() {
         env INBOUND_PORT=0 API_HTTP_PORT=0 RIG_BIND_ADDRESS=127.0.0.1 MAX_CONNECTIONS_PER_MINUTE=100000000 RIG_MAX_CONNECTIONS_PER_IP=0 \
             RIG_OUTBOX_CAPACITY="${RIG_OUTBOX_CAPACITY:-1000}" "$@" "$BIN/rig" 2>"$log" &
         RIG_PIDS+=("$!"); BENCH_PIDS+=("$!")
-        for _ in $(seq 1 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
-        port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\) (public).*/\1/p' "$log")"
-        [ -n "$port" ] || { cat "$log" >&2; return 1; }
+        port="$(public_port "$log")" || return 1
         RIG_PORTS+=("$port")
     done
 }
@@ -62,9 +70,7 @@ start_bare() {
     local log="$BENCH_TMP/bare-$RANDOM.log" port
     "$BIN/rig-loadgen" bare --threads "$1" --mode "$2" 2>"$log" &
     RIG_PIDS=("$!"); BENCH_PIDS+=("$!")
-    for _ in $(seq 1 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
-    port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\) (public).*/\1/p' "$log")"
-    [ -n "$port" ] || { cat "$log" >&2; return 1; }
+    port="$(public_port "$log")" || return 1
     RIG_PORTS=("$port")
 }
 

@@ -10,6 +10,7 @@
 # published to all of them (MILLION_EVENTS over 4 s). Writes
 # results/million-<timestamp>/{million.json,report.md}.
 #   MILLION_CONNS=1000000   fewer for a quick look (e.g. 100000)
+#   MILLION_STALL_MS=20000  a load-generator process stops connecting after this long without progress
 # Needs ~2 GiB for the gateways at 2.2 KiB a connection, ~3.5 KiB of kernel memory
 # per socket (two per connection) and ~5 KiB per connection in the load
 # generator; the script refuses to start with less MemAvailable than it estimates.
@@ -24,7 +25,8 @@ EVENTS="${MILLION_EVENTS:-2}"
 G=$(( (N + PER - 1) / PER ))
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-cargo build --release -p rig -p rig-loadgen
+# The same cargo invocation as bench.sh, so the two share one build.
+cargo build --release -p rig -p rig-loadgen -p rig-core --bins --example match_p99
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 OUT="$ROOT/results/million-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
@@ -57,21 +59,23 @@ mapfile -t args < <(rig_args sse)
 LOG="$OUT/loadgen.log"
 # A few events to every connection after the idle window; each gateway gets each event.
 "$BIN/rig-loadgen" run --label million "${args[@]}" --conns "$N" --procs "$G" --sources "$SOURCES" \
-    --read-buf 512 --connect-concurrency 64 --connect-stall-ms 60000 --settle-ms $(( IDLE * 1000 )) \
+    --read-buf 512 --connect-concurrency 64 --connect-stall-ms "${MILLION_STALL_MS:-20000}" --settle-ms $(( IDLE * 1000 )) \
     --rate "$(python3 -c "print($EVENTS / 4)")" --duration 4 --grace-ms 60000 >"$OUT/run.json" 2>"$LOG" &
 LG_PID="$!"; BENCH_PIDS+=("$LG_PID")
 # Sample the kernel while the connections are open and idle (the run prints
-# "connected in" once every subscriber process is ready, then idles).
+# "open after" once every subscriber process is ready, then idles).
 for _ in $(seq 1 1800); do
-    grep -q "connected in" "$LOG" 2>/dev/null && break
+    grep -q "open after" "$LOG" 2>/dev/null && break
     kill -0 "$LG_PID" 2>/dev/null || break
     sleep 1
 done
 sleep $(( IDLE / 2 ))
 slab1="$(slab_kib)"; tcpmem1="$(tcp_mem_pages)"; inuse1="$(tcp_inuse)"; avail1="$(meminfo MemAvailable)"
 cp /proc/net/sockstat "$OUT/sockstat-open.txt"
-rss1=0; for p in "${RIG_PIDS[@]}"; do rss1=$(( rss1 + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0) )); done
-lgrss=0; for p in $(pgrep -P "$LG_PID" || true) "$LG_PID"; do lgrss=$(( lgrss + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0) )); done
+# KiB; 0 for a process that is gone.
+rss_of() { local v; v="$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null)"; echo "${v:-0}"; }
+rss1=0; for p in "${RIG_PIDS[@]}"; do rss1=$(( rss1 + $(rss_of "$p") )); done
+lgrss=0; for p in $(pgrep -P "$LG_PID" || true) "$LG_PID"; do lgrss=$(( lgrss + $(rss_of "$p") )); done
 wait "$LG_PID" || echo "load generator exited with $?" >&2
 stop_rigs
 cat "$LOG" >&2

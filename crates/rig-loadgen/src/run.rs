@@ -99,6 +99,8 @@ pub async fn main(a: Args) -> Result<(), String> {
         connect_ms = connect_ms.max(f.get(2).copied().unwrap_or(0.0));
     }
     let cpu_connect = procfs::total_cpu_secs(&pids) - cpu0;
+    // Scripts sample the kernel while the connections idle (bench-million.sh waits for this line).
+    eprintln!("[{label}] {connected}/{conns} open after {connect_ms:.0} ms; idle for {} ms", settle.as_millis());
     tokio::time::sleep(settle).await;
     // What the open connections cost while nothing is published (heartbeat sweeps).
     let cpu_idle = procfs::total_cpu_secs(&pids) - cpu0 - cpu_connect;
@@ -138,7 +140,7 @@ pub async fn main(a: Args) -> Result<(), String> {
     }
 
     let mut lat = Latency::new();
-    let (mut received, mut complete, mut last_ns, mut due) = (0u64, 0u64, 0u64, 0u64);
+    let (mut received, mut complete, mut last_ns, mut due, mut stray) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut first_error = serde_json::Value::Null;
     let wait = Duration::from_secs_f64(duration) + grace + Duration::from_secs(30);
     for s in &mut subs {
@@ -147,6 +149,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         received += v["received"].as_u64().unwrap_or(0);
         complete += v["complete"].as_u64().unwrap_or(0);
         due += v["expected"].as_u64().unwrap_or(0);
+        stray += v["stray"].as_u64().unwrap_or(0);
         last_ns = last_ns.max(v["last_receipt_ns"].as_u64().unwrap_or(0));
         if first_error.is_null() && !v["first_error"].is_null() {
             first_error = v["first_error"].clone();
@@ -163,7 +166,7 @@ pub async fn main(a: Args) -> Result<(), String> {
     // otherwise what the subscribers were due (every event, or only group g0's).
     let expected = if targeted.is_some() { count } else { due };
     let span = last_ns.saturating_sub(publish_start_ns) as f64 / 1e9;
-    let all_complete = failed == 0 && received >= expected && complete as usize == conns;
+    let all_complete = failed == 0 && received >= expected && complete as usize == conns && stray == 0;
     let report = serde_json::json!({
         "label": label,
         "target": a.str("target").unwrap_or_else(|| format.name().into()),
@@ -176,7 +179,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         "rss_before_kib": rss0, "rss_after_kib": rss1,
         "kib_per_conn": if connected > 0 { (rss1 as f64 - rss0 as f64) / connected as f64 } else { 0.0 },
         "rate": rate, "publish": pub_stats,
-        "deliveries_expected": expected, "deliveries": received, "complete_conns": complete,
+        "deliveries_expected": expected, "deliveries": received, "complete_conns": complete, "stray_deliveries": stray,
         "all_complete": all_complete,
         "deliveries_per_sec": if span > 0.0 { received as f64 / span } else { 0.0 },
         "offered_deliveries_per_sec": if count > 0 { expected as f64 * rate / count as f64 } else { 0.0 },
@@ -193,7 +196,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         lat.quantile_us(0.999)
     );
     if a.flag("require-complete") && (!all_complete || connected == 0) {
-        return Err(format!("[{label}] incomplete: {failed} connections failed, {received} of {expected} deliveries ({complete} of {conns} connections complete); first error: {first_error}"));
+        return Err(format!("[{label}] incomplete: {failed} connections failed, {received} of {expected} deliveries ({complete} of {conns} connections complete, {stray} to connections due none); first error: {first_error}"));
     }
     Ok(())
 }

@@ -159,6 +159,8 @@ pub async fn main(a: Args) -> Result<(), String> {
         "closed": tally.closed.load(Relaxed),
         "received": tally.received.load(Relaxed),
         "expected": want,
+        // Events on connections that were due none (a filter that let them through).
+        "stray": (0..conns).filter(|&i| expected(first + i) == 0).map(|i| u64::from(tally.per_conn[i].load(Relaxed))).sum::<u64>(),
         "complete": if expect == 0 { connected as usize } else { tally.complete(|i| expected(first + i)) },
         "last_receipt_ns": tally.last_receipt_ns.load(Relaxed),
         "first_error": tally.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
