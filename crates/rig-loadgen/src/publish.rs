@@ -29,6 +29,8 @@ pub enum Format {
     Nchan,
     /// Pushpin's HTTP publish API, an `http-stream` item carrying the SSE frame.
     Pushpin,
+    /// Pusher's signed trigger API (Sockudo): the event as the `data` string.
+    Pusher,
 }
 
 impl std::str::FromStr for Format {
@@ -38,22 +40,24 @@ impl std::str::FromStr for Format {
             "rig" => Ok(Format::Rig),
             "nchan" => Ok(Format::Nchan),
             "pushpin" => Ok(Format::Pushpin),
-            _ => Err(format!("unknown format {s:?} (rig, nchan, pushpin)")),
+            "pusher" => Ok(Format::Pusher),
+            _ => Err(format!("unknown format {s:?} (rig, nchan, pushpin, pusher)")),
         }
     }
 }
 
 /// The event every peer delivers: a ~150-byte CloudEvent with a ~60-byte `data`;
-/// with `to`, addressed to one connection (`data.to`, matched by a constraint).
-pub fn event_json(seq: u64, ts_ns: u64, to: Option<u64>) -> String {
-    let to = to.map(|c| format!(r#""to":"c{c}","#)).unwrap_or_default();
+/// with `to`, addressed to the connections whose constraint (or tag filter)
+/// names it (`data.to`).
+pub fn event_json(seq: u64, ts_ns: u64, to: Option<&str>) -> String {
+    let to = to.map(|c| format!(r#""to":"{c}","#)).unwrap_or_default();
     format!(
         r#"{{"specversion":"0.2","type":"bench","source":"lg","id":"{seq}","data":{{{to}"lgts":{ts_ns},"seq":{seq},"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}}}}"#
     )
 }
 
-/// Content type and body of one publish request.
-pub fn request_body(format: Format, seq: u64, ts_ns: u64, channel: &str, to: Option<u64>) -> (&'static str, String) {
+/// Content type and body of one publish request (Pusher: tagged with `to`).
+pub fn request_body(format: Format, seq: u64, ts_ns: u64, channel: &str, to: Option<&str>) -> (&'static str, String) {
     let ev = event_json(seq, ts_ns, to);
     match format {
         Format::Rig => ("application/cloudevents+json", ev),
@@ -63,6 +67,7 @@ pub fn request_body(format: Format, seq: u64, ts_ns: u64, channel: &str, to: Opt
             let item = serde_json::json!({"items": [{"channel": channel, "formats": {"http-stream": {"content": content}}}]});
             ("application/json", item.to_string())
         }
+        Format::Pusher => ("application/json", crate::pusher::trigger_body(&ev, channel, to)),
     }
 }
 
@@ -84,6 +89,10 @@ pub struct Plan {
     pub workers: u64,
     /// Event `i` goes to connection `i % n` only.
     pub targeted: Option<u64>,
+    /// Every event carries `data.to` = this (the filter rows: `g0`).
+    pub tag: Option<String>,
+    /// Pusher format: the app whose key and secret sign each request.
+    pub creds: Option<crate::pusher::Creds>,
 }
 
 /// Runs the plan: each target gets every event; returns the stats and how long it took.
@@ -95,6 +104,7 @@ pub async fn run(plan: Plan) -> Result<(Arc<Stats>, Duration), String> {
     for target in &plan.targets {
         for w in 0..plan.workers {
             let (target, stats, channel) = (target.clone(), stats.clone(), plan.channel.clone());
+            let (tag, creds) = (plan.tag.clone(), plan.creds.clone());
             let (format, count, workers, targeted) = (plan.format, plan.count, plan.workers, plan.targeted);
             tasks.push(tokio::spawn(async move {
                 let mut conn: Option<TcpStream> = None;
@@ -108,12 +118,17 @@ pub async fn run(plan: Plan) -> Result<(Arc<Stats>, Duration), String> {
                     } else {
                         tokio::time::sleep(wait).await;
                     }
-                    let (ctype, body) = request_body(format, i, now_ns(), &channel, targeted.map(|n| i % n));
-                    let mut r = post(&mut conn, &target, ctype, &body).await;
+                    let to = targeted.map(|n| format!("c{}", i % n)).or_else(|| tag.clone());
+                    let (ctype, body) = request_body(format, i, now_ns(), &channel, to.as_deref());
+                    let path = match &creds {
+                        Some(c) => crate::pusher::signed_path(&target.path, c, &body, now_ns() / 1_000_000_000),
+                        None => target.path.clone(),
+                    };
+                    let mut r = post(&mut conn, &target, &path, ctype, &body).await;
                     if r.is_err() {
                         // A kept-alive connection the server closed: once more on a fresh one.
                         conn = None;
-                        r = post(&mut conn, &target, ctype, &body).await;
+                        r = post(&mut conn, &target, &path, ctype, &body).await;
                     }
                     match r {
                         Ok(()) => stats.sent.fetch_add(1, Relaxed),
@@ -132,8 +147,8 @@ pub async fn run(plan: Plan) -> Result<(Arc<Stats>, Duration), String> {
     Ok((stats, start.elapsed()))
 }
 
-/// One POST on a kept-alive connection (opened on demand); Ok on a 2xx.
-pub async fn post(conn: &mut Option<TcpStream>, url: &Url, ctype: &str, body: &str) -> Result<(), String> {
+/// One POST of `path` on a kept-alive connection to `url` (opened on demand); Ok on a 2xx.
+pub async fn post(conn: &mut Option<TcpStream>, url: &Url, path: &str, ctype: &str, body: &str) -> Result<(), String> {
     if conn.is_none() {
         let s = TcpStream::connect(url.addr).await.map_err(|e| e.to_string())?;
         s.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -141,8 +156,7 @@ pub async fn post(conn: &mut Option<TcpStream>, url: &Url, ctype: &str, body: &s
     }
     let s = conn.as_mut().expect("just set");
     let req = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
-        url.path,
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
         url.addr,
         body.len()
     );
@@ -199,20 +213,20 @@ mod tests {
 
     #[test]
     fn bodies_carry_the_timestamp_once_and_are_valid_json() {
-        for f in [Format::Rig, Format::Nchan, Format::Pushpin] {
+        for f in [Format::Rig, Format::Nchan, Format::Pushpin, Format::Pusher] {
             let (_, body) = request_body(f, 7, 1234567, "bench", None);
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             let mut stamps = vec![];
-            let text = if f == Format::Pushpin {
-                v["items"][0]["formats"]["http-stream"]["content"].as_str().unwrap().to_owned()
-            } else {
-                body.clone()
+            let text = match f {
+                Format::Pushpin => v["items"][0]["formats"]["http-stream"]["content"].as_str().unwrap().to_owned(),
+                Format::Pusher => v["data"].as_str().unwrap().to_owned(),
+                _ => body.clone(),
             };
             crate::scan::Scanner::default().feed(text.as_bytes(), |t| stamps.push(t));
             assert_eq!(stamps, vec![1234567], "{f:?}");
         }
         assert!(event_json(1, now_ns(), None).len() < 200);
-        let v: serde_json::Value = serde_json::from_str(&event_json(1, 2, Some(7))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&event_json(1, 2, Some("c7"))).unwrap();
         assert_eq!(v["data"]["to"], "c7");
     }
 }

@@ -8,7 +8,10 @@
 //! settling (`--connect-stall-ms` without progress ends it), so a saturated
 //! machine makes a run slower, not smaller. `--connect-timeout-ms` caps it.
 //! With `--targeted CONNS`, event `i` is for connection `i % CONNS` only (its
-//! URL names it: `__CONN__` in a URL becomes the connection's number).
+//! URL names it: `__CONN__` in a URL becomes the connection's number). With
+//! `--match-every K`, connection g is in group `g<g % K>` (`__GROUP__` in a
+//! URL, or the Pusher tag filter) and only group `g0` expects the events.
+//! `--transport sse|ws|pusher`.
 
 use std::{
     sync::{atomic::Ordering::Relaxed, Arc},
@@ -32,20 +35,26 @@ pub async fn main(a: Args) -> Result<(), String> {
     if urls.is_empty() {
         return Err("--url is required".into());
     }
-    let ws = a.str("transport").as_deref() == Some("ws");
+    let transport = a.str("transport").unwrap_or_else(|| "sse".into());
+    let channel = a.str("channel").unwrap_or_else(|| "bench".into());
     let conns: usize = a.get("conns", 100)?;
     let first: usize = a.get("first", 0)?;
     let sources: usize = a.get("sources", 8)?;
     let expect: u32 = a.get("expect", 0)?;
     let concurrency: usize = a.get("connect-concurrency", 256)?;
+    let read_buf: usize = a.get("read-buf", 4096)?;
     let connect_timeout = Duration::from_millis(a.get("connect-timeout-ms", 1_800_000)?);
     let connect_stall = Duration::from_millis(a.get("connect-stall-ms", 30_000)?);
     let targeted: Option<u64> = a.str("targeted").map(|v| v.parse().map_err(|_| format!("--targeted: cannot parse {v:?}"))).transpose()?;
-    // Events each connection should get: all of them, or its share when targeted.
+    // With `--match-every K`, connection g is in group `g<g % K>` and only group g0 gets the events.
+    let match_every: Option<u64> = a.str("match-every").map(|v| v.parse().map_err(|_| format!("--match-every: cannot parse {v:?}"))).transpose()?;
+    let group = move |g: usize| match_every.map(|k| format!("g{}", g as u64 % k.max(1)));
+    // Events each connection should get: all of them, its share when targeted, none outside g0.
     let expected = move |g: usize| -> u32 {
-        match targeted {
-            None => expect,
-            Some(n) => (u64::from(expect) / n + u64::from((g as u64) < u64::from(expect) % n)) as u32,
+        match (targeted, match_every) {
+            (Some(n), _) => (u64::from(expect) / n + u64::from((g as u64) < u64::from(expect) % n)) as u32,
+            (None, Some(k)) if !(g as u64).is_multiple_of(k.max(1)) => 0,
+            (None, _) => expect,
         }
     };
     let hist_out = a.str("hist-out");
@@ -61,7 +70,11 @@ pub async fn main(a: Args) -> Result<(), String> {
                 Some(s) => url.path_with("jwt", &jwt::hs256(s, &format!("user-{g}"), &format!("lg-{g}-{now_secs}"), now_secs)),
                 None => url.path.clone(),
             };
-            path.replace("__CONN__", &g.to_string())
+            let path = path.replace("__CONN__", &g.to_string());
+            match group(g) {
+                Some(grp) => path.replace("__GROUP__", &grp),
+                None => path,
+            }
         })
         .collect();
 
@@ -76,6 +89,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         let tally = tally.clone();
         let gate = gate.clone();
         let done = done_tx.clone();
+        let (transport, channel, filter) = (transport.clone(), channel.clone(), group(g));
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
             let mut permit = Some(permit);
@@ -83,10 +97,10 @@ pub async fn main(a: Args) -> Result<(), String> {
                 permit.take();
                 let _ = done.send(());
             };
-            if ws {
-                crate::ws::run(i, src, &url, &path, tally, ready).await
-            } else {
-                crate::sse::run(i, src, &url, &path, tally, ready).await
+            match transport.as_str() {
+                "ws" => crate::ws::run(i, src, &url, &path, tally, ready).await,
+                "pusher" => crate::pusher::run(i, src, &url, &path, (&channel, filter.as_deref()), tally, ready).await,
+                _ => crate::sse::run(i, src, &url, &path, read_buf, tally, ready).await,
             }
         });
     }
@@ -126,7 +140,7 @@ pub async fn main(a: Args) -> Result<(), String> {
         }
     }
     let until = Instant::now() + wait;
-    let want: u64 = if targeted.is_some() {
+    let want: u64 = if targeted.is_some() || match_every.is_some() {
         (0..conns).filter(|&i| tally.per_conn_connected(i)).map(|i| u64::from(expected(first + i))).sum()
     } else {
         connected * u64::from(expect)
@@ -144,6 +158,9 @@ pub async fn main(a: Args) -> Result<(), String> {
         "connect_ms": connect_ms,
         "closed": tally.closed.load(Relaxed),
         "received": tally.received.load(Relaxed),
+        "expected": want,
+        // Events on connections that were due none (a filter that let them through).
+        "stray": (0..conns).filter(|&i| expected(first + i) == 0).map(|i| u64::from(tally.per_conn[i].load(Relaxed))).sum::<u64>(),
         "complete": if expect == 0 { connected as usize } else { tally.complete(|i| expected(first + i)) },
         "last_receipt_ns": tally.last_receipt_ns.load(Relaxed),
         "first_error": tally.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
