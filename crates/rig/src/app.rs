@@ -106,7 +106,14 @@ async fn build(config: Config, node_id: u64, inbound: SocketAddr, api: SocketAdd
     let (tracer, export) = telemetry::start(&config.tracing, &config.trust);
     let cluster = match config.cluster.clone() {
         Some(cc) => {
-            let local = LocalNode { id: node_id, bind: config.bind_address, inbound, api, longpoll_wait: config.longpoll_wait };
+            let local = LocalNode {
+                id: node_id,
+                bind: config.bind_address,
+                inbound,
+                api,
+                longpoll_wait: config.longpoll_wait,
+                api_authorization: config.api_access.authorization(),
+            };
             let cluster = Cluster::start(&cc, local, hub.clone()).await.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             Some(cluster)
         }

@@ -295,7 +295,7 @@ async fn post_until_acked(base: &str, id: &str) {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     Sse,
     Ws,
@@ -627,7 +627,9 @@ async fn rolling_restart(nodes: &mut [Node], lb: &Balancer) {
         let got = c.await.unwrap();
         let (l, d) = tally(&sent.acked, &got.ids);
         if l + d > 0 {
-            println!("FAULTS: rolling restart: {:?} client lost {l}, duplicated {d}, reconnected {}", got.kind, got.reconnects);
+            let seen: HashSet<&String> = got.ids.iter().collect();
+            let missing: Vec<&String> = sent.acked.iter().filter(|id| !seen.contains(id)).collect();
+            println!("FAULTS: rolling restart: {:?} client lost {l} {missing:?}, duplicated {d}, reconnected {}", got.kind, got.reconnects);
         }
         assert!(got.ids.last().is_some_and(|id| id == "b-end"), "{:?} client did not finish", got.kind);
         per_kind[got.kind as usize] += usize::from(got.reconnects > 0);

@@ -15,6 +15,19 @@ use bytes::Bytes;
 /// Set on a forwarded request (value: the forwarding node).
 pub const FORWARDED_BY: &str = "x-rig-forwarded-by";
 
+/// Set on a forwarded request (value: the id of the node it is meant for, hex):
+/// a process that took over that node's address after a restart answers
+/// [`MISDIRECTED`] instead of acting on a connection it never had.
+pub const FORWARDED_TO: &str = "x-rig-forwarded-to";
+
+/// The answer of a node a forwarded request was not meant for.
+pub const MISDIRECTED: axum::http::StatusCode = axum::http::StatusCode::MISDIRECTED_REQUEST;
+
+/// True when the request was forwarded to a node other than `me`.
+pub fn misdirected(headers: &HeaderMap, me: u64) -> bool {
+    headers.get(FORWARDED_TO).and_then(|v| v.to_str().ok()).and_then(|v| u64::from_str_radix(v, 16).ok()).is_some_and(|to| to != me)
+}
+
 /// Headers that describe one hop, not the request.
 const HOP: [HeaderName; 6] =
     [header::HOST, header::CONNECTION, header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::TE, header::UPGRADE];

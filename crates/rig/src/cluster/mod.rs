@@ -62,6 +62,8 @@ pub struct LocalNode {
     pub api: SocketAddr,
     /// Long-polls wait this long; forwarded ones get a few seconds more.
     pub longpoll_wait: Duration,
+    /// `RIG_API_TOKEN` as sent to a peer's internal port.
+    pub api_authorization: Option<axum::http::HeaderValue>,
 }
 
 /// A running cluster member.
@@ -78,6 +80,8 @@ pub struct Cluster {
     /// When this node started, and whether it had anyone to join.
     started: Instant,
     had_seeds: bool,
+    /// Set once the resume window holds a peer's (or there was no peer).
+    warmed: Arc<std::sync::atomic::AtomicBool>,
     /// Set once the node was first ready: later a lost peer keeps its queue
     /// (see [`peer`]) instead of taking this node out of service.
     was_ready: std::sync::atomic::AtomicBool,
@@ -175,6 +179,7 @@ impl Cluster {
             stats: stats.clone(),
             from: Default::default(),
         });
+        let warmed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tasks = vec![
             tokio::spawn(peer::serve(tcp, inbound.clone())),
             tokio::spawn(membership::follow(
@@ -188,6 +193,14 @@ impl Cluster {
             tokio::spawn(discovery::run(config.clone(), advertised, handle.clone(), directory.clone())),
             tokio::spawn(apply_gossiped(gossiped, replicated.clone())),
             tokio::spawn(store_entries(to_publish, chitchat, replicated.clone())),
+            tokio::spawn(warm_window(
+                directory.clone(),
+                peers.clone(),
+                inbound.clone(),
+                local.api_authorization.clone(),
+                host_ip,
+                warmed.clone(),
+            )),
         ];
         tracing::info!(node = %name, gossip = %advertised, seeds = seeds.len(), "Cluster member started.");
         Ok(Arc::new(Cluster {
@@ -203,6 +216,7 @@ impl Cluster {
             started: Instant::now(),
             had_seeds,
             was_ready: Default::default(),
+            warmed,
             gossip_interval: config.gossip_interval,
         }))
     }
@@ -232,6 +246,8 @@ impl Cluster {
             Some("cluster membership is still changing".to_string())
         } else if !to.is_empty() || !from.is_empty() {
             Some(format!("peer links are not up yet (to: {to:?}, from: {from:?})"))
+        } else if !live.is_empty() && !self.warmed.load(Relaxed) {
+            Some("the resume window is being copied from a peer".to_string())
         } else {
             self.was_ready.store(true, Relaxed);
             None
@@ -339,7 +355,12 @@ impl Cluster {
         body: Bytes,
     ) -> Option<Response> {
         let to = self.node(node)?;
-        match self.forwarder.forward(to.inbound, method, path_and_query, headers, body).await {
+        let mut headers = headers.clone();
+        headers
+            .insert(forward::FORWARDED_TO, axum::http::HeaderValue::from_str(&format!("{:016x}", to.id)).expect("hex is a header value"));
+        match self.forwarder.forward(to.inbound, method, path_and_query, &headers, body).await {
+            // Another process took the node's address: the connection is gone.
+            Ok(r) if r.status() == forward::MISDIRECTED => None,
             Ok(r) => Some(r),
             Err(error) => {
                 tracing::warn!(node = %to.name, %error, "Forwarding a request to the node holding the connection failed.");
@@ -348,6 +369,49 @@ impl Cluster {
         }
     }
 }
+
+/// Once the links to and from every live peer are up (events from then on
+/// arrive live), copies one peer's resume window in front of ours: a client
+/// that resumes here with a cursor from before this node started gets what
+/// it missed. Bounded: after [`WARM_LIMIT`] the node goes on without it.
+async fn warm_window(
+    directory: Arc<Directory>,
+    peers: Arc<Peers>,
+    inbound: Arc<peer::Inbound>,
+    authorization: Option<axum::http::HeaderValue>,
+    from: IpAddr,
+    warmed: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let deadline = Instant::now() + WARM_LIMIT;
+    let client = reqwest::Client::builder().no_proxy().local_address((!from.is_unspecified()).then_some(from)).timeout(WARM_LIMIT).build();
+    let Ok(client) = client else { return warmed.store(true, std::sync::atomic::Ordering::Relaxed) };
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let live = directory.peers();
+        let Some(peer) = live.first() else { continue };
+        if !peers.not_linked(&live).is_empty() || live.iter().any(|n| !inbound.linked_from(&n.name)) {
+            continue;
+        }
+        let mut req = client.get(format!("http://{}/v3/cluster/window", peer.api));
+        if let Some(a) = &authorization {
+            req = req.header(axum::http::header::AUTHORIZATION, a.clone());
+        }
+        let body = match req.send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+            _ => None,
+        };
+        let Some(events) = body.and_then(|b| serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(&b).ok()) else { continue };
+        let older: Vec<CloudEvent> =
+            events.iter().filter_map(|raw| CloudEvent::parse(Bytes::copy_from_slice(raw.get().as_bytes())).ok()).collect();
+        tracing::info!(peer = %peer.name, events = older.len(), "Resume window copied from a peer.");
+        inbound.hub.warm_window(older);
+        break;
+    }
+    warmed.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How long a starting node tries to copy a peer's resume window.
+const WARM_LIMIT: Duration = Duration::from_secs(10);
 
 /// `NODE_HOST` as an address (a name is resolved once, at start).
 async fn resolve_host(host: &str, port: u16) -> Result<IpAddr, String> {

@@ -20,6 +20,22 @@ pub async fn members(State(app): State<Shared>) -> Response {
     json_response(StatusCode::OK, json!({"me": c.me(), "peers": c.peers()}).to_string())
 }
 
+/// `GET /v3/cluster/window`: the resume window's events, oldest first, as a
+/// JSON array; a node that starts copies it from a peer.
+pub async fn window(State(app): State<Shared>) -> Response {
+    let events = app.hub.window_events();
+    let mut body = Vec::with_capacity(events.iter().map(|e| e.len() + 1).sum::<usize>() + 2);
+    body.push(b'[');
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(e);
+    }
+    body.push(b']');
+    json_response(StatusCode::OK, String::from_utf8(body).expect("event JSON is UTF-8"))
+}
+
 /// `GET /v3/cluster/state/{namespace}`.
 pub async fn state(State(app): State<Shared>, Path(namespace): Path<String>) -> Response {
     let Some(c) = &app.cluster else { return json_error(StatusCode::NOT_FOUND, STANDALONE) };

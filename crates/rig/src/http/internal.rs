@@ -35,6 +35,7 @@ pub fn router(app: Shared) -> Router {
         .route("/v3/sessions/{session}", delete(presence::end_session))
         .route("/v3/cluster", get(cluster::members))
         .route("/v3/cluster/state/{namespace}", get(cluster::state))
+        .route("/v3/cluster/window", get(cluster::window))
         .route("/metrics", get(metrics::metrics))
         .route("/status", get(status::page))
         .route("/status.json", get(status::data))

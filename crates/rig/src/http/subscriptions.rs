@@ -28,6 +28,9 @@ pub async fn put(
     if !TRANSPORTS.contains(&transport.as_str()) {
         return proxy::not_found();
     }
+    if app.sessions.misdirected(&headers) {
+        return json_error(crate::cluster::forward::MISDIRECTED, "This request was meant for the node that held this address before.");
+    }
     let mut r = match app.sessions.holder_elsewhere(&token, &headers) {
         Some(node) => forward(&app, node, &uri, &headers, body).await,
         None => match replace(&app, &token, &headers, body).await {

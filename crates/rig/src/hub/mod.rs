@@ -352,6 +352,21 @@ impl Hub {
         killed
     }
 
+    /// What the resume window holds (oldest first), for a peer that starts.
+    pub fn window_events(&self) -> Vec<bytes::Bytes> {
+        lock(&self.window).events()
+    }
+
+    /// Puts a peer's older window in front of ours (see [`Window::prepend`]).
+    pub fn warm_window(&self, older: Vec<CloudEvent>) {
+        let older = older.into_iter().map(|e| {
+            let f = Arc::new(Frame::from_event(&e));
+            (e, f)
+        });
+        let older: Vec<_> = older.collect();
+        lock(&self.window).prepend(older);
+    }
+
     /// Fans an event out to every matching connection, each at most once, and
     /// remembers it for resuming clients. Returns the number of connections it
     /// was queued for.

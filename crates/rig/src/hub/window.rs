@@ -20,6 +20,9 @@ use rig_core::CloudEvent;
 
 use super::frame::Frame;
 
+/// Sequence numbers start here, leaving room below for [`Window::prepend`].
+const FIRST_SEQ: u64 = 1 << 40;
+
 /// One remembered event.
 #[derive(Debug)]
 pub struct Entry {
@@ -55,11 +58,42 @@ pub struct Window {
 impl Window {
     /// `max_events == 0` disables the window.
     pub fn new(max_events: usize, max_bytes: usize, max_age: Duration) -> Self {
-        Window { entries: VecDeque::new(), by_id: HashMap::new(), next_seq: 1, bytes: 0, max_events, max_bytes, max_age }
+        Window { entries: VecDeque::new(), by_id: HashMap::new(), next_seq: FIRST_SEQ, bytes: 0, max_events, max_bytes, max_age }
     }
 
     pub fn enabled(&self) -> bool {
         self.max_events > 0
+    }
+
+    /// Puts `older` (oldest first: what a peer's window held when this node
+    /// started) in front of the entries, skipping ids already here: a client
+    /// resuming on a node that just started, with a cursor from before, gets
+    /// what it missed. They age from now.
+    pub fn prepend(&mut self, older: Vec<(CloudEvent, Arc<Frame>)>) {
+        if !self.enabled() {
+            return;
+        }
+        let fresh: Vec<_> = older.into_iter().filter(|(e, _)| !self.by_id.contains_key(e.id())).collect();
+        let first = self.entries.front().map_or(self.next_seq, |e| e.seq);
+        let Some(mut seq) = first.checked_sub(fresh.len() as u64) else { return };
+        let now = Instant::now();
+        let mut front = Vec::with_capacity(fresh.len());
+        for (event, frame) in fresh {
+            self.by_id.insert(event.id().into(), seq);
+            let entry = Entry { seq, event_type: event.event_type().into(), frame, at: now };
+            self.bytes += entry.bytes();
+            front.push(entry);
+            seq += 1;
+        }
+        for entry in front.into_iter().rev() {
+            self.entries.push_front(entry);
+        }
+        self.evict();
+    }
+
+    /// The remembered events' JSON, oldest first (what a starting peer copies).
+    pub fn events(&self) -> Vec<bytes::Bytes> {
+        self.entries.iter().map(|e| e.frame.json.clone()).collect()
     }
 
     pub fn push(&mut self, event: &CloudEvent, frame: Arc<Frame>) {
@@ -141,6 +175,27 @@ mod tests {
         assert_eq!(w.head_id(), Some("d"));
         push(&mut w, "b");
         assert_eq!(ids(&mut w, "b"), Some(vec![]), "latest occurrence of a reused id");
+    }
+
+    #[test]
+    fn a_peers_older_events_go_in_front_once() {
+        let mut w = Window::new(10, 1 << 20, Duration::from_secs(60));
+        for id in ["c", "d"] {
+            push(&mut w, id);
+        }
+        let older = ["a", "b", "c"]
+            .iter()
+            .map(|id| {
+                let e = CloudEvent::parse(Bytes::from(format!(r#"{{"specversion":"0.2","type":"t","id":"{id}"}}"#))).unwrap();
+                let f = Arc::new(Frame::from_event(&e));
+                (e, f)
+            })
+            .collect();
+        w.prepend(older);
+        assert_eq!(ids(&mut w, "a"), Some(vec!["b".into(), "c".into(), "d".into()]), "c is not there twice");
+        assert_eq!(w.events().len(), 4);
+        push(&mut w, "e");
+        assert_eq!(ids(&mut w, "d"), Some(vec!["e".into()]));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub async fn handler(
     headers: HeaderMap,
     peer: Option<Extension<Peer>>,
 ) -> Response {
+    if app.sessions.misdirected(&headers) {
+        return json_error(crate::cluster::forward::MISDIRECTED, "This request was meant for the node that held this address before.");
+    }
     let token = cookie::get(&headers, "connection_token");
     if let (Some(node), Some(cluster)) = (token.as_deref().and_then(|t| app.sessions.holder_elsewhere(t, &headers)), &app.cluster) {
         let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
