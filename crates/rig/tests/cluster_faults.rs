@@ -234,18 +234,10 @@ fn subscriptions() -> String {
     enc(&json!([{ "eventType": TYPE }]).to_string())
 }
 
-/// Publishes one event; true when acknowledged (202).
-async fn post(http: &reqwest::Client, base: &str, id: &str) -> Result<bool, ()> {
-    match http
-        .post(format!("{base}/_rig/v1/events"))
-        .header("content-type", "application/cloudevents+json")
-        .body(event(id).to_string())
-        .send()
-        .await
-    {
-        Ok(r) => Ok(r.status() == 202),
-        Err(_) => Err(()),
-    }
+/// Publishes one event; the answer's status (`None`: no answer).
+async fn post(http: &reqwest::Client, base: &str, id: &str) -> Option<u16> {
+    let r = http.post(format!("{base}/_rig/v1/events")).header("content-type", "application/cloudevents+json").body(event(id).to_string());
+    r.send().await.ok().map(|r| r.status().as_u16())
 }
 
 /// What one publisher sent and what was acknowledged.
@@ -268,15 +260,9 @@ fn publisher(targets: Vec<String>, prefix: &'static str, gap: Duration, stop: Ar
             let target = &targets[i % targets.len()];
             i += 1;
             s.sent += 1;
-            match http
-                .post(format!("{target}/_rig/v1/events"))
-                .header("content-type", "application/cloudevents+json")
-                .body(event(&id).to_string())
-                .send()
-                .await
-            {
-                Ok(r) if r.status() == 202 => s.acked.push(id),
-                Ok(r) if r.status() == 503 => s.refused_503 += 1,
+            match post(&http, target, &id).await {
+                Some(202) => s.acked.push(id),
+                Some(503) => s.refused_503 += 1,
                 _ => {}
             }
             tokio::time::sleep(gap).await;
@@ -289,7 +275,7 @@ fn publisher(targets: Vec<String>, prefix: &'static str, gap: Duration, stop: Ar
 async fn post_until_acked(base: &str, id: &str) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + PATIENCE;
-    while post(&http, base, id).await != Ok(true) {
+    while post(&http, base, id).await != Some(202) {
         assert!(Instant::now() < deadline, "nobody acknowledged {id}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -23,6 +23,11 @@ pub const FORWARDED_TO: &str = "x-rig-forwarded-to";
 /// The answer of a node a forwarded request was not meant for.
 pub const MISDIRECTED: axum::http::StatusCode = axum::http::StatusCode::MISDIRECTED_REQUEST;
 
+/// What a node answers a forwarded request meant for another.
+pub fn misdirected_answer() -> Response {
+    crate::support::response::json_error(MISDIRECTED, "This request was meant for the node that held this address before.")
+}
+
 /// True when the request was forwarded to a node other than `me`.
 pub fn misdirected(headers: &HeaderMap, me: u64) -> bool {
     headers.get(FORWARDED_TO).and_then(|v| v.to_str().ok()).and_then(|v| u64::from_str_radix(v, 16).ok()).is_some_and(|to| to != me)

@@ -247,9 +247,10 @@ fn seal(keys: &Keys, now_ms: u64, id: u32, message: &[u8]) -> Vec<Vec<u8>> {
             let body = match &keys.cipher {
                 Some(cipher) => {
                     let nonce = crate::support::ids::random_bytes::<AEAD_NONCE_LEN>();
-                    let mut text = chunk.to_vec();
-                    cipher.seal(nonce, &header, &mut text);
-                    [&nonce[..], &text].concat()
+                    let mut body = [&nonce[..], chunk].concat();
+                    let tag = cipher.seal_detached(nonce, &header, &mut body[AEAD_NONCE_LEN..]);
+                    body.extend_from_slice(&tag);
+                    body
                 }
                 None => chunk.to_vec(),
             };

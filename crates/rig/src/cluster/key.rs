@@ -76,15 +76,9 @@ impl Cipher {
         Cipher(aead::LessSafeKey::new(key))
     }
 
-    /// Encrypts `data` in place and appends its tag; `nonce` must never repeat under this key.
-    pub fn seal(&self, nonce: [u8; AEAD_NONCE_LEN], aad: &[u8], data: &mut Vec<u8>) {
-        self.0
-            .seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), data)
-            .expect("ChaCha20-Poly1305 seals any length we send");
-    }
-
-    /// Encrypts `data` in place and returns its tag (no copy: frames are
-    /// sealed inside the batch buffer).
+    /// Encrypts `data` in place and returns its tag, which goes after it (no
+    /// copy: frames are sealed inside the batch buffer); `nonce` must never
+    /// repeat under this key.
     pub fn seal_detached(&self, nonce: [u8; AEAD_NONCE_LEN], aad: &[u8], data: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
         let tag = self
             .0
@@ -114,7 +108,8 @@ mod tests {
     fn ciphers_hide_and_authenticate() {
         let c = Cipher::derive("cookie", "gossip");
         let mut text = b"secret event".to_vec();
-        c.seal(counter_nonce(1), b"head", &mut text);
+        let tag = c.seal_detached(counter_nonce(1), b"head", &mut text);
+        text.extend_from_slice(&tag);
         assert_eq!(text.len(), 12 + AEAD_TAG_LEN);
         assert!(!text.windows(6).any(|w| w == b"secret"), "the plaintext does not show");
         let mut copy = text.clone();

@@ -84,7 +84,10 @@ pub async fn follow(
         }
         *write(&directory.peers) = live.clone();
         // A new peer is handed every entry we know at once, ahead of gossip.
-        peers.update(&live, directory.listed().as_ref(), || replicated.all().into_iter().map(Message::Entry).collect());
+        let update = |live: &[NodeInfo]| {
+            peers.update(live, directory.listed().as_ref(), || replicated.all().into_iter().map(Message::Entry).collect())
+        };
+        update(&live);
         known = live;
         loop {
             tokio::select! {
@@ -94,9 +97,7 @@ pub async fn follow(
                     }
                     break;
                 }
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                    peers.update(&known, directory.listed().as_ref(), || replicated.all().into_iter().map(Message::Entry).collect());
-                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => update(&known),
             }
         }
     }

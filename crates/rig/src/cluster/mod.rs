@@ -74,7 +74,7 @@ pub struct Cluster {
     peers: Arc<Peers>,
     inbound: Arc<peer::Inbound>,
     stats: Arc<ClusterStats>,
-    forwarder: forward::Forwarder,
+    forwarder: Arc<forward::Forwarder>,
     handle: Arc<ChitchatHandle>,
     tasks: Vec<JoinHandle<()>>,
     /// When this node started, and whether it had anyone to join.
@@ -180,6 +180,7 @@ impl Cluster {
             from: Default::default(),
         });
         let warmed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let forwarder = Arc::new(forward::Forwarder::new(name.clone(), host_ip, local.longpoll_wait + Duration::from_secs(10)));
         let tasks = vec![
             tokio::spawn(peer::serve(tcp, inbound.clone())),
             tokio::spawn(membership::follow(
@@ -197,8 +198,8 @@ impl Cluster {
                 directory.clone(),
                 peers.clone(),
                 inbound.clone(),
+                forwarder.clone(),
                 local.api_authorization.clone(),
-                host_ip,
                 warmed.clone(),
             )),
         ];
@@ -210,7 +211,7 @@ impl Cluster {
             peers,
             inbound,
             stats,
-            forwarder: forward::Forwarder::new(name, host_ip, local.longpoll_wait + Duration::from_secs(10)),
+            forwarder,
             handle,
             tasks,
             started: Instant::now(),
@@ -236,8 +237,7 @@ impl Cluster {
         let waited = self.started.elapsed();
         let joined = !live.is_empty() || !self.had_seeds || waited >= settle;
         let settled = self.directory.stable_for().is_none_or(|d| d >= self.gossip_interval * 2);
-        let to = self.peers.not_linked(&live);
-        let from: Vec<&str> = live.iter().filter(|n| !self.inbound.linked_from(&n.name)).map(|n| n.name.as_str()).collect();
+        let (to, from) = links_down(&self.peers, &self.inbound, &live);
         let why = if self.was_ready.load(Relaxed) {
             None
         } else if !joined {
@@ -263,6 +263,15 @@ impl Cluster {
             "waited_ms": waited.as_millis() as u64,
         });
         (why, detail)
+    }
+
+    /// [`Cluster::readiness`]'s reason alone, at the cost of one atomic load
+    /// once the node has been ready (every publish asks).
+    pub fn not_ready(&self) -> Option<String> {
+        if self.was_ready.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        self.readiness().0
     }
 
     /// Waits (at most `limit`) until what was forwarded so far is written to
@@ -378,26 +387,25 @@ async fn warm_window(
     directory: Arc<Directory>,
     peers: Arc<Peers>,
     inbound: Arc<peer::Inbound>,
+    forwarder: Arc<forward::Forwarder>,
     authorization: Option<axum::http::HeaderValue>,
-    from: IpAddr,
     warmed: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let deadline = Instant::now() + WARM_LIMIT;
-    let client = reqwest::Client::builder().no_proxy().local_address((!from.is_unspecified()).then_some(from)).timeout(WARM_LIMIT).build();
-    let Ok(client) = client else { return warmed.store(true, std::sync::atomic::Ordering::Relaxed) };
+    let mut headers = HeaderMap::new();
+    if let Some(a) = authorization {
+        headers.insert(axum::http::header::AUTHORIZATION, a);
+    }
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let live = directory.peers();
         let Some(peer) = live.first() else { continue };
-        if !peers.not_linked(&live).is_empty() || live.iter().any(|n| !inbound.linked_from(&n.name)) {
+        let (to, from) = links_down(&peers, &inbound, &live);
+        if !to.is_empty() || !from.is_empty() {
             continue;
         }
-        let mut req = client.get(format!("http://{}/v3/cluster/window", peer.api));
-        if let Some(a) = &authorization {
-            req = req.header(axum::http::header::AUTHORIZATION, a.clone());
-        }
-        let body = match req.send().await {
-            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+        let body = match forwarder.forward(peer.api, Method::GET, "/v3/cluster/window", &headers, Bytes::new()).await {
+            Ok(r) if r.status().is_success() => axum::body::to_bytes(r.into_body(), usize::MAX).await.ok(),
             _ => None,
         };
         let Some(events) = body.and_then(|b| serde_json::from_slice::<Vec<Box<serde_json::value::RawValue>>>(&b).ok()) else { continue };
@@ -408,6 +416,12 @@ async fn warm_window(
         break;
     }
     warmed.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The live peers without a connected link from this node (first) or to it.
+fn links_down(peers: &Peers, inbound: &peer::Inbound, live: &[NodeInfo]) -> (Vec<String>, Vec<String>) {
+    let from = live.iter().filter(|n| !inbound.linked_from(&n.name)).map(|n| n.name.clone()).collect();
+    (peers.not_linked(live), from)
 }
 
 /// How long a starting node tries to copy a peer's resume window.

@@ -98,6 +98,13 @@ struct Link {
     task: JoinHandle<()>,
 }
 
+impl Link {
+    /// Events waiting in this link's queue.
+    fn queued(&self) -> usize {
+        self.events.max_capacity() - self.events.capacity()
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         self.task.abort();
@@ -133,8 +140,7 @@ impl Peers {
             let since = *link.lost_since.get_or_insert(now);
             let keep = !succeeded && !unlisted && now.duration_since(since) < grace;
             if !keep {
-                let dropped = self.settings.queue - link.events.capacity();
-                tracing::info!(peer = %name, queued_events_dropped = dropped, "Peer link and its queue freed.");
+                tracing::info!(peer = %name, queued_events_dropped = link.queued(), "Peer link and its queue freed.");
             }
             keep
         });
@@ -219,7 +225,7 @@ impl Peers {
 
     /// Events queued for peers and not yet written to their sockets.
     pub fn queued(&self) -> usize {
-        lock(&self.links).values().map(|l| self.settings.queue - l.events.capacity()).sum()
+        lock(&self.links).values().map(Link::queued).sum()
     }
 
     /// Peers holding a link (live or within their grace period).

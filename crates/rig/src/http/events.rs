@@ -63,9 +63,8 @@ async fn publish(app: &Shared, headers: &HeaderMap, body: Body, entry: Entry) ->
     };
     // A node that cannot reach the whole cluster refuses rather than
     // acknowledging events some clients would never get.
-    if let Some((why, _)) = app.cluster.as_ref().map(|c| c.readiness()).filter(|(why, _)| why.is_some()) {
-        let msg =
-            format!("This node cannot deliver to the whole cluster yet ({}); retry, or publish to another node.", why.unwrap_or_default());
+    if let Some(why) = app.cluster.as_ref().and_then(|c| c.not_ready()) {
+        let msg = format!("This node cannot deliver to the whole cluster yet ({why}); retry, or publish to another node.");
         let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, &msg);
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;

@@ -29,7 +29,7 @@ pub async fn put(
         return proxy::not_found();
     }
     if app.sessions.misdirected(&headers) {
-        return json_error(crate::cluster::forward::MISDIRECTED, "This request was meant for the node that held this address before.");
+        return crate::cluster::forward::misdirected_answer();
     }
     let mut r = match app.sessions.holder_elsewhere(&token, &headers) {
         Some(node) => forward(&app, node, &uri, &headers, body).await,

@@ -359,11 +359,13 @@ impl Hub {
 
     /// Puts a peer's older window in front of ours (see [`Window::prepend`]).
     pub fn warm_window(&self, older: Vec<CloudEvent>) {
-        let older = older.into_iter().map(|e| {
-            let f = Arc::new(Frame::from_event(&e));
-            (e, f)
-        });
-        let older: Vec<_> = older.collect();
+        let older = older
+            .into_iter()
+            .map(|e| {
+                let frame = Arc::new(Frame::from_event(&e));
+                (e, frame)
+            })
+            .collect();
         lock(&self.window).prepend(older);
     }
 

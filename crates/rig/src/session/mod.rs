@@ -103,15 +103,15 @@ impl Sessions {
         }
     }
 
-    /// The live peer holding the connection `token` names, when the request
-    /// should go there (not when it already was forwarded once).
     /// Whether the request was forwarded here for another node (one that held
     /// this address before a restart): it must be answered with
-    /// [`cluster::forward::MISDIRECTED`], not served.
+    /// [`cluster::forward::misdirected_answer`], not served.
     pub fn misdirected(&self, headers: &HeaderMap) -> bool {
         cluster::forward::misdirected(headers, self.node_id)
     }
 
+    /// The live peer holding the connection `token` names, when the request
+    /// should go there (not when it already was forwarded once).
     pub fn holder_elsewhere(&self, token: &str, headers: &HeaderMap) -> Option<u64> {
         let cluster = self.cluster.as_ref()?;
         match self.locate_token(token) {

@@ -30,7 +30,7 @@ pub async fn handler(
     peer: Option<Extension<Peer>>,
 ) -> Response {
     if app.sessions.misdirected(&headers) {
-        return json_error(crate::cluster::forward::MISDIRECTED, "This request was meant for the node that held this address before.");
+        return crate::cluster::forward::misdirected_answer();
     }
     let token = cookie::get(&headers, "connection_token");
     if let (Some(node), Some(cluster)) = (token.as_deref().and_then(|t| app.sessions.holder_elsewhere(t, &headers)), &app.cluster) {
