@@ -2,8 +2,8 @@
 //! UUIDs), all from the OS random source.
 //!
 //! Each thread draws the OS source in blocks and hands the bytes out once
-//! each: a proxied request takes three ids (trace, two spans), and a
-//! `getrandom` call for each was a tenth of the proxy's system time.
+//! each: a proxied request takes three ids (trace, two spans), which were
+//! three `getrandom` system calls per request.
 
 use std::cell::RefCell;
 
@@ -27,12 +27,12 @@ thread_local! {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     if N > BLOCK / 4 {
-        ring::rand::SystemRandom::new().fill(&mut buf).expect("the OS random source works");
+        os_fill(&mut buf);
         return buf;
     }
     POOL.with_borrow_mut(|pool| {
         if pool.used + N > BLOCK {
-            ring::rand::SystemRandom::new().fill(&mut pool.bytes).expect("the OS random source works");
+            os_fill(&mut pool.bytes);
             pool.used = 0;
         }
         let taken = &mut pool.bytes[pool.used..pool.used + N];
@@ -42,6 +42,10 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
         pool.used += N;
     });
     buf
+}
+
+fn os_fill(buf: &mut [u8]) {
+    ring::rand::SystemRandom::new().fill(buf).expect("the OS random source works");
 }
 
 /// A random, non-zero u64.
