@@ -11,6 +11,8 @@
 # results/million-<timestamp>/{million.json,report.md}.
 #   MILLION_CONNS=1000000   fewer for a quick look (e.g. 100000)
 #   MILLION_STALL_MS=20000  a load-generator process stops connecting after this long without progress
+#   MILLION_GRACE_MS=180000 how long the events may take to reach every connection
+#   MILLION_PER_PROCESS=18000 connections per gateway process (each holds one descriptor)
 # Needs ~2 GiB for the gateways at 2.2 KiB a connection, ~3.5 KiB of kernel memory
 # per socket (two per connection) and ~5 KiB per connection in the load
 # generator; the script refuses to start with less MemAvailable than it estimates.
@@ -60,7 +62,7 @@ LOG="$OUT/loadgen.log"
 # A few events to every connection after the idle window; each gateway gets each event.
 "$BIN/rig-loadgen" run --label million "${args[@]}" --conns "$N" --procs "$G" --sources "$SOURCES" \
     --read-buf 512 --connect-concurrency 64 --connect-stall-ms "${MILLION_STALL_MS:-20000}" --settle-ms $(( IDLE * 1000 )) \
-    --rate "$(python3 -c "print($EVENTS / 4)")" --duration 4 --grace-ms 60000 >"$OUT/run.json" 2>"$LOG" &
+    --rate "$(python3 -c "print($EVENTS / 4)")" --duration 4 --grace-ms "${MILLION_GRACE_MS:-180000}" >"$OUT/run.json" 2>"$LOG" &
 LG_PID="$!"; BENCH_PIDS+=("$LG_PID")
 # Sample the kernel while the connections are open and idle (the run prints
 # "open after" once every subscriber process is ready, then idles).
@@ -74,15 +76,22 @@ slab1="$(slab_kib)"; tcpmem1="$(tcp_mem_pages)"; inuse1="$(tcp_inuse)"; avail1="
 cp /proc/net/sockstat "$OUT/sockstat-open.txt"
 # KiB; 0 for a process that is gone.
 rss_of() { local v; v="$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null)"; echo "${v:-0}"; }
-rss1=0; for p in "${RIG_PIDS[@]}"; do rss1=$(( rss1 + $(rss_of "$p") )); done
+# Summed RSS counts the pages of the one binary file once per process; the
+# proportional set size (Pss) counts each shared page once over all of them,
+# so its sum is what the gateways hold together. Anonymous is their heap.
+rollup_of() { local v; v="$(awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null)"; echo "${v:-0}"; }
+rss1=0; pss1=0; anon1=0
+for p in "${RIG_PIDS[@]}"; do
+    rss1=$(( rss1 + $(rss_of "$p") )); pss1=$(( pss1 + $(rollup_of "$p" Pss) )); anon1=$(( anon1 + $(rollup_of "$p" Anonymous) ))
+done
 lgrss=0; for p in $(pgrep -P "$LG_PID" || true) "$LG_PID"; do lgrss=$(( lgrss + $(rss_of "$p") )); done
 wait "$LG_PID" || echo "load generator exited with $?" >&2
 stop_rigs
 cat "$LOG" >&2
 
-python3 - "$OUT" "$N" "$G" "$SOURCES" "$slab0" "$slab1" "$tcpmem0" "$tcpmem1" "$inuse1" "$avail0" "$avail1" "$rss1" "$lgrss" <<'EOF'
+python3 - "$OUT" "$N" "$G" "$SOURCES" "$slab0" "$slab1" "$tcpmem0" "$tcpmem1" "$inuse1" "$avail0" "$avail1" "$rss1" "$lgrss" "$pss1" "$anon1" <<'EOF'
 import json, os, sys
-out, n, g, sources, slab0, slab1, tcp0, tcp1, inuse, avail0, avail1, rss, lgrss = sys.argv[1:]
+out, n, g, sources, slab0, slab1, tcp0, tcp1, inuse, avail0, avail1, rss, lgrss, pss, anon = sys.argv[1:]
 n, g = int(n), int(g)
 r = json.loads(open(os.path.join(out, "run.json")).read().strip().splitlines()[-1])
 page = os.sysconf("SC_PAGE_SIZE")
@@ -93,6 +102,7 @@ m = {
     "connect_secs": r["connect_secs"], "conns_per_sec": r["conns_per_sec"],
     "gateway_rss_mib": r["rss_after_kib"] / 1024, "gateway_rss_growth_mib": (r["rss_after_kib"] - r["rss_before_kib"]) / 1024,
     "gateway_kib_per_conn": r["kib_per_conn"], "gateway_rss_sampled_mib": int(rss) / 1024,
+    "gateway_pss_sampled_mib": int(pss) / 1024, "gateway_anon_sampled_mib": int(anon) / 1024,
     "tcp_sockets_in_use": int(inuse), "tcp_buffer_mem_mib": (int(tcp1) - int(tcp0)) * page / 2**20,
     "slab_growth_mib": (int(slab1) - int(slab0)) / 1024, "mem_available_drop_mib": (int(avail0) - int(avail1)) / 1024,
     "loadgen_rss_mib": int(lgrss) / 1024,
@@ -107,6 +117,7 @@ rows = [
     ("connections held", f"{held} of {n} ({r['failed']} failed), {g} gateway processes, {sources} source addresses"),
     ("time to open, connect rate", f"{m['connect_secs']:.1f} s, {m['conns_per_sec']:.0f} connections/s"),
     ("gateway RSS, all processes (target ≤ 2.5 GiB)", f"{m['gateway_rss_mib']:.0f} MiB ({m['gateway_kib_per_conn']:.2f} KiB per connection of growth)"),
+    ("gateways' memory while idle: Pss summed (the shared binary counted once) / anonymous", f"{m['gateway_pss_sampled_mib']:.0f} MiB / {m['gateway_anon_sampled_mib']:.0f} MiB (summed RSS {m['gateway_rss_sampled_mib']:.0f} MiB)"),
     ("kernel: TCP sockets in use / TCP buffer memory", f"{m['tcp_sockets_in_use']} / {m['tcp_buffer_mem_mib']:.0f} MiB (sockstat mem)"),
     ("kernel: slab growth (socket, inode, file, epoll objects)", f"{m['slab_growth_mib']:.0f} MiB"),
     ("MemAvailable drop, everything (gateways + load generator + kernel)", f"{m['mem_available_drop_mib']:.0f} MiB (load generator RSS {m['loadgen_rss_mib']:.0f} MiB)"),
