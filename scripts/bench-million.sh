@@ -74,17 +74,21 @@ done
 sleep $(( IDLE / 2 ))
 slab1="$(slab_kib)"; tcpmem1="$(tcp_mem_pages)"; inuse1="$(tcp_inuse)"; avail1="$(meminfo MemAvailable)"
 cp /proc/net/sockstat "$OUT/sockstat-open.txt"
-# KiB; 0 for a process that is gone.
-rss_of() { local v; v="$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null)"; echo "${v:-0}"; }
-# Summed RSS counts the pages of the one binary file once per process; the
-# proportional set size (Pss) counts each shared page once over all of them,
-# so its sum is what the gateways hold together. Anonymous is their heap.
-rollup_of() { local v; v="$(awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null)"; echo "${v:-0}"; }
+# "RSS PSS ANONYMOUS" of a process in KiB, one read of its smaps_rollup; zeros
+# for a process that is gone. Summed RSS counts the pages of the one binary file
+# once per process; the proportional set size (Pss) counts each shared page once
+# over all of them, so its sum is what the gateways hold together. Anonymous is their heap.
+mem_of() {
+    awk '$1 == "Rss:" { r = $2 } $1 == "Pss:" { p = $2 } $1 == "Anonymous:" { a = $2 } END { print r + 0, p + 0, a + 0 }' \
+        "/proc/$1/smaps_rollup" 2>/dev/null | head -n 1
+}
 rss1=0; pss1=0; anon1=0
 for p in "${RIG_PIDS[@]}"; do
-    rss1=$(( rss1 + $(rss_of "$p") )); pss1=$(( pss1 + $(rollup_of "$p" Pss) )); anon1=$(( anon1 + $(rollup_of "$p" Anonymous) ))
+    read -r r s a < <(mem_of "$p"; echo 0 0 0)
+    rss1=$(( rss1 + r )); pss1=$(( pss1 + s )); anon1=$(( anon1 + a ))
 done
-lgrss=0; for p in $(pgrep -P "$LG_PID" || true) "$LG_PID"; do lgrss=$(( lgrss + $(rss_of "$p") )); done
+lgrss=0
+for p in $(pgrep -P "$LG_PID" || true) "$LG_PID"; do read -r r _ < <(mem_of "$p"; echo 0 0 0); lgrss=$(( lgrss + r )); done
 wait "$LG_PID" || echo "load generator exited with $?" >&2
 stop_rigs
 cat "$LOG" >&2
